@@ -1,0 +1,61 @@
+"""The small interface every framework backend implements.
+
+A backend turns a feed of named arrays into named outputs. It never imports
+its framework at module import time of the harness: ``harness.backends``
+resolves a backend by name and imports its module only when a run starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """Base for errors a backend raises on purpose."""
+
+
+class DeviceUnavailable(BackendError):
+    """The requested device cannot be used by this backend here (a skip reason)."""
+
+
+class FrameworkMissing(BackendError):
+    """The backend's framework is not installed (a skip reason)."""
+
+
+class ModelLoadError(BackendError):
+    """The model file cannot be loaded by this backend."""
+
+
+class SilentFallback(BackendError):
+    """The backend ran somewhere other than where it was asked to: never a pass."""
+
+
+@dataclass
+class BackendConfig:
+    model_path: Path
+    device: str = "cpu"
+    precision: str = "fp32"
+    threads: int = 0  # 0: the backend's own choice, recorded in info()
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    name: str
+    layout: str  # "NCHW" or "NHWC": what the model expects
+
+    @classmethod
+    def probe(cls, device: str) -> str | None:
+        """Why ``device`` cannot be used, or None. Cheap; called at run time only."""
+
+    def load(self, config: BackendConfig) -> None: ...
+
+    def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs in the order of ``config.outputs``."""
+
+    def info(self) -> dict:
+        """What actually ran: device, provider, precision, threads, versions."""

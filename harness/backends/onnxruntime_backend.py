@@ -1,0 +1,95 @@
+"""ONNX Runtime backend: one InferenceSession, threads set explicitly."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, SilentFallback
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+}
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise FrameworkMissing("onnxruntime is not installed (pip install onnxruntime, or onnxruntime-gpu for cuda)") from exc
+    return onnxruntime
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+    layout = "NCHW"
+
+    def __init__(self):
+        self._session = None
+        self._config: BackendConfig | None = None
+
+    @classmethod
+    def probe(cls, device: str) -> str | None:
+        try:
+            ort = _ort()
+        except FrameworkMissing as exc:
+            return str(exc)
+        provider = PROVIDERS.get(device)
+        if provider is None:
+            return f"ONNX Runtime has no execution provider for {device}"
+        available = ort.get_available_providers()
+        if provider not in available:
+            return f"ONNX Runtime {ort.__version__} here has no {provider} (available: {', '.join(available)})"
+        return None
+
+    def load(self, config: BackendConfig) -> None:
+        ort = _ort()
+        reason = self.probe(config.device)
+        if reason:
+            raise DeviceUnavailable(reason)
+        options = ort.SessionOptions()
+        # One inference thread drives the session; the session's own pool
+        # uses the cores. Two Python threads on one session only contend.
+        options.intra_op_num_threads = config.threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        provider = PROVIDERS[config.device]
+        try:
+            session = ort.InferenceSession(str(config.model_path), sess_options=options, providers=[provider])
+        except Exception as exc:  # ORT raises several unrelated classes for a bad file
+            raise ModelLoadError(
+                f"{config.model_path}: ONNX Runtime cannot load this file; expected an ONNX model ({exc})"
+            ) from exc
+        active = session.get_providers()
+        if not active or active[0] != provider:
+            raise SilentFallback(
+                f"asked ONNX Runtime for {provider} on {config.device}, but the session runs on {active}"
+            )
+        names = {i.name for i in session.get_inputs()}
+        missing = [n for n in config.inputs if n not in names]
+        if missing:
+            raise ModelLoadError(f"{config.model_path}: model has no input(s) {missing}; it has {sorted(names)}")
+        out_names = {o.name for o in session.get_outputs()}
+        missing = [n for n in config.outputs if n not in out_names]
+        if missing:
+            raise ModelLoadError(f"{config.model_path}: model has no output(s) {missing}; it has {sorted(out_names)}")
+        self._session, self._config = session, config
+        self._outputs = list(config.outputs) or [o.name for o in session.get_outputs()]
+        self._threads = options.intra_op_num_threads
+
+    def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._session.run(self._outputs, feed)
+
+    def info(self) -> dict:
+        ort = _ort()
+        return {
+            "backend": self.name,
+            "device": self._config.device,
+            "precision": self._config.precision,
+            "execution_provider": self._session.get_providers()[0],
+            "intra_op_threads": self._threads,
+            "framework_version": ort.__version__,
+        }

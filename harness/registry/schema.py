@@ -1,0 +1,104 @@
+"""Typed, immutable view of one benchmark entry of the registry.
+
+The TOML files are the source of truth; these classes only give them names
+and types so that no threshold is ever a literal outside the registry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+AXIS_DEVICES = ("cpu", "cuda", "rocm", "tpu")
+AXIS_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+AXIS_MODES = ("accuracy", "performance")
+ALL_SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    metric: str
+    unit: str
+    reference: float
+    ratio: float
+
+    def threshold(self, reference: float | None = None) -> float:
+        """MLPerf's checker compares ``value >= reference * ratio``."""
+        return (self.reference if reference is None else reference) * self.ratio
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    model: str
+    dataset: str
+    reference: float
+
+
+@dataclass(frozen=True)
+class BackendSupport:
+    devices: tuple[str, ...]
+    precisions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnsupportedRule:
+    reason: str
+    backend: str | None = None
+    device: str | None = None
+    precision: str | None = None
+    scenario: str | None = None
+
+    def matches(self, backend: str, device: str, precision: str, scenario: str) -> bool:
+        wanted = {"backend": backend, "device": device, "precision": precision, "scenario": scenario}
+        return all(getattr(self, axis) in (None, value) for axis, value in wanted.items())
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str
+    backend: str
+    precision: str
+    filename: str
+    url: str
+    checksum: str
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    checker_name: str
+    conf_model: str
+    task: str
+    dataset_format: str
+    dataset_size: int
+    scenarios: tuple[str, ...]
+    server_latency_ms: float
+    performance_sample_count: int
+    offline_min_samples_per_query: int
+    max_batchsize: int
+    response_dtype: str
+    accuracy: AccuracySpec
+    proxy: ProxySpec
+    backends: dict[str, BackendSupport]
+    unsupported: tuple[UnsupportedRule, ...] = ()
+    artifacts: tuple[Artifact, ...] = field(default=())
+
+    def unsupported_reason(self, backend: str, device: str, precision: str, scenario: str) -> str | None:
+        """Why this combination cannot run, or None when the registry offers it."""
+        for rule in self.unsupported:
+            if rule.matches(backend, device, precision, scenario):
+                return rule.reason
+        if scenario not in self.scenarios:
+            return f"MLPerf defines no {scenario} scenario for {self.name}"
+        support = self.backends.get(backend)
+        if support is None:
+            return f"{backend} is not offered for {self.name}"
+        if device not in support.devices:
+            return f"{backend} is not offered on {device} for {self.name}"
+        if precision not in support.precisions:
+            return f"{backend} offers no {precision} model for {self.name}"
+        return None
+
+    def artifact(self, backend: str, precision: str, kind: str = "model") -> Artifact | None:
+        for artifact in self.artifacts:
+            if (artifact.backend, artifact.precision, artifact.kind) == (backend, precision, kind):
+                return artifact
+        return None

@@ -1,0 +1,122 @@
+"""Child-process entry point: one LoadGen run, then exit.
+
+LoadGen keeps one process-wide logger and loads its built-in mlperf.conf only
+once per process, so every run gets a fresh process (see launch.py).
+Exit status: 0 ran to the end, 3 the SUT raised (samples were completed empty),
+4 the run could not start (bad model, settings, ...).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .. import settings as conf
+from ..backends import BackendConfig, backend_class
+from ..tasks import make_task
+from .calibrate import calibrate, targets
+from .responses import Completer
+from .samples import SampleStore
+from .spec import RESULT_FILE, RunSpec
+from .sut import SUTS
+
+EXIT_SUT_ERROR = 3
+EXIT_SETUP_ERROR = 4
+
+_BUILTIN_KEYS = (
+    "min_duration", "max_duration", "min_query_count", "max_query_count",
+    "performance_sample_count_override", "target_qps", "target_latency", "samples_per_query",
+)
+
+
+def _resolve_settings(lg, spec: RunSpec, calibration: dict) -> tuple[dict, dict]:
+    builtin_settings = lg.TestSettings()
+    builtin_settings.FromConfig("", spec.conf_model, spec.scenario, 0)  # built-in mlperf.conf alone
+    builtin = {key: conf.builtin_value(builtin_settings, key, spec.scenario) for key in _BUILTIN_KEYS}
+    given = [conf.Setting(key, value, origin) for key, value, origin in spec.settings]
+    measured = [
+        conf.Setting(key, value, "calibrated: measured before the run")
+        for key, value in targets(calibration, spec.scenario, spec.mode).items()
+    ]
+    merged = conf.merge(measured, given)  # what the user said beats the measurement
+    conf.check_valid_style(spec.run_style, conf.merge(given))
+    return merged, builtin
+
+
+def run(spec: RunSpec) -> int:
+    import mlperf_loadgen as lg
+
+    out = Path(spec.output_dir)
+    task = make_task(spec.task, **spec.task_options)
+    backend = backend_class(spec.backend)()
+    backend.load(
+        BackendConfig(
+            model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
+            threads=spec.threads, inputs=task.inputs, outputs=task.outputs,
+        )
+    )
+    source = np.load(spec.samples_path, mmap_mode="r")
+    if spec.count:
+        source = source[: spec.count]
+    calibration = calibrate(backend, task, source, spec.max_batchsize)
+
+    merged, builtin = _resolve_settings(lg, spec, calibration)
+    user_conf = out / "user.conf"
+    user_conf.write_text(conf.render_user_conf(spec.conf_model, spec.scenario, merged, builtin))
+    settings = lg.TestSettings()
+    status = settings.FromConfig(str(user_conf), spec.conf_model, spec.scenario, 1)
+    if status != 0:
+        raise conf.UserConfError(f"{user_conf}: LoadGen refused this file (status {status})")
+    settings.scenario = getattr(lg.TestScenario, spec.scenario)
+    settings.mode = lg.TestMode.AccuracyOnly if spec.mode == "accuracy" else lg.TestMode.PerformanceOnly
+
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(out)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = False
+
+    store = SampleStore(source)
+    sut = SUTS[spec.scenario](store, backend, task, spec.max_batchsize, Completer(lg))
+    qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
+    lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
+    started = time.time()
+    try:
+        # The case folder is fresh and empty: no stray audit.config applies.
+        lg.StartTestWithLogSettings(lg_sut, qsl, settings, log_settings, "audit.config")
+    finally:
+        sut.stop()
+        lg.DestroySUT(lg_sut)
+        lg.DestroyQSL(qsl)
+
+    result = {
+        "backend_info": backend.info(),
+        "calibration": calibration,
+        "user_conf": {key: {"value": s.value, "origin": s.origin} for key, s in merged.items()},
+        "loadgen_version": metadata.version("mlcommons-loadgen"),
+        "run_seconds": time.time() - started,
+        "sut_errors": sut.errors,
+        "samples_total": store.total,
+    }
+    (out / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    return EXIT_SUT_ERROR if sut.errors else 0
+
+
+def main(argv: list[str]) -> int:
+    spec = RunSpec.read(Path(argv[0]))
+    os.chdir(spec.output_dir)
+    try:
+        return run(spec)
+    except Exception:  # noqa: BLE001 - reported to the parent through the log and exit code
+        traceback.print_exc()
+        sys.stderr.flush()
+        return EXIT_SETUP_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,34 @@
+"""The query sample library's memory: loaded samples staged contiguously.
+
+LoadGen asks for a set of sample indices to be loaded before timing starts;
+staging them once as one contiguous array makes every later batch a view or a
+single gather, never a Python list of arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class SampleStore:
+    def __init__(self, source: np.ndarray):
+        self.source = source  # usually a read-only memmap of the preprocessed cache
+        self.total = len(source)
+        self.staged = source[:0].copy()
+        self.slot_of = np.full(self.total, -1, dtype=np.int64)
+
+    def load(self, indices) -> None:
+        indices = np.asarray(indices, dtype=np.int64)
+        # Fancy indexing reads the memmap once into a fresh contiguous array.
+        self.staged = np.ascontiguousarray(self.source[indices])
+        self.slot_of[:] = -1
+        self.slot_of[indices] = np.arange(len(indices))
+
+    def unload(self, indices) -> None:
+        self.slot_of[np.asarray(indices, dtype=np.int64)] = -1
+
+    def slots(self, indices: np.ndarray) -> np.ndarray:
+        slots = self.slot_of[indices]
+        if (slots < 0).any():
+            missing = indices[slots < 0][:5].tolist()
+            raise LookupError(f"LoadGen issued sample indices {missing} that were not loaded")
+        return slots

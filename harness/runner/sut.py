@@ -1,0 +1,162 @@
+"""Systems under test, one per LoadGen scenario.
+
+- Offline: the single query is cut into max-batch chunks, each chunk one
+  gather into a reused buffer, one predict and one bulk completion, on one
+  inference thread (the session's own pool uses the cores).
+- Server: arriving samples queue up; the inference thread takes whatever has
+  arrived (up to the max batch) as one batch: dynamic batching without waiting.
+- SingleStream and MultiStream: inline in IssueQuery, the lowest latency.
+
+Every callback completes every sample it was given, even when the backend
+raises: an exception escaping into LoadGen crashes the process at exit, and an
+uncompleted sample hangs the run.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import traceback
+
+import numpy as np
+
+from .responses import Completer
+from .samples import SampleStore
+
+
+class _Sut:
+    def __init__(self, store: SampleStore, backend, task, max_batchsize: int, completer: Completer):
+        self.store, self.backend, self.task = store, backend, task
+        self.max_batchsize = max(1, int(max_batchsize))
+        self.completer = completer
+        self.errors: list[str] = []
+        self._buffer: np.ndarray | None = None
+
+    # LoadGen callbacks -------------------------------------------------
+    def issue_queries(self, samples) -> None:
+        raise NotImplementedError
+
+    def flush_queries(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    # shared work --------------------------------------------------------
+    def _gather(self, slots: np.ndarray) -> np.ndarray:
+        staged = self.store.staged
+        n = len(slots)
+        first = int(slots[0])
+        if n == 1 or (int(slots[-1]) - first == n - 1 and (np.diff(slots) == 1).all()):
+            return staged[first : first + n]  # consecutive slots: a view, no copy at all
+        if self._buffer is None or self._buffer.shape[1:] != staged.shape[1:] or len(self._buffer) < n:
+            self._buffer = np.empty((max(n, self.max_batchsize),) + staged.shape[1:], dtype=staged.dtype)
+        out = self._buffer[:n]
+        np.take(staged, slots, axis=0, out=out)
+        return out
+
+    def _infer_and_complete(self, ids, indices: np.ndarray, slots: np.ndarray | None = None) -> None:
+        if self.errors:  # after a failure, answer at once so the run ends quickly
+            self.completer.fail(ids)
+            return
+        try:
+            batch = self._gather(self.store.slots(indices) if slots is None else slots)
+            values = self.task.responses(self.backend.predict(self.task.feed(batch)))
+        except BaseException:  # noqa: BLE001 - must never escape into LoadGen
+            message = traceback.format_exc()
+            self.errors.append(message)
+            print(f"SUT error (samples completed empty):\n{message}", file=sys.stderr, flush=True)
+            self.completer.fail(ids)
+            return
+        self.completer.complete(ids, values)
+
+
+def _ids_and_indices(samples):
+    ids = [s.id for s in samples]
+    indices = np.fromiter((s.index for s in samples), dtype=np.int64, count=len(ids))
+    return ids, indices
+
+
+class InlineSut(_Sut):
+    """SingleStream / MultiStream: answer inside IssueQuery."""
+
+    def issue_queries(self, samples) -> None:
+        ids, indices = _ids_and_indices(samples)
+        for start in range(0, len(ids), self.max_batchsize):
+            stop = start + self.max_batchsize
+            self._infer_and_complete(ids[start:stop], indices[start:stop])
+
+
+class _ThreadedSut(_Sut):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class OfflineSut(_ThreadedSut):
+    def issue_queries(self, samples) -> None:
+        self._queue.put(_ids_and_indices(samples))
+
+    def _serve(self) -> None:
+        while (item := self._queue.get()) is not None:
+            ids, indices = item
+            try:
+                slots = self.store.slots(indices)
+            except LookupError:
+                slots = None  # let _infer_and_complete report it per batch
+            if slots is not None:
+                # In slot order the gathers walk memory forwards (faster), and
+                # an accuracy query (every loaded sample once) becomes views.
+                order = np.argsort(slots, kind="stable")
+                slots, indices = slots[order], indices[order]
+                ids = [ids[i] for i in order.tolist()]
+            for start in range(0, len(ids), self.max_batchsize):
+                stop = start + self.max_batchsize
+                chunk = None if slots is None else slots[start:stop]
+                self._infer_and_complete(ids[start:stop], indices[start:stop], chunk)
+
+
+class ServerSut(_ThreadedSut):
+    def issue_queries(self, samples) -> None:
+        put = self._queue.put
+        for sample in samples:
+            put((sample.id, sample.index))
+
+    def _serve(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while (first := get()) is not None:
+            pending = [first]
+            stopping = False
+            # Take what has already arrived, up to the max batch: the batch
+            # grows with the load instead of waiting on a timer.
+            while len(pending) < self.max_batchsize:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                pending.append(item)
+            ids = [qid for qid, _ in pending]
+            indices = np.fromiter((index for _, index in pending), dtype=np.int64, count=len(pending))
+            self._infer_and_complete(ids, indices)
+            if stopping:
+                return
+
+
+SUTS = {
+    "Offline": OfflineSut,
+    "Server": ServerSut,
+    "SingleStream": InlineSut,
+    "MultiStream": InlineSut,
+}

@@ -1,0 +1,182 @@
+"""LoadGen settings in three layers: built-in mlperf.conf → run style → user.
+
+Every value carries its origin, and the effective layers are written to the
+case folder as ``user.conf`` so a run can be reproduced and audited. The
+built-in layer is read from LoadGen itself (``FromConfig(conf_type=0)``), never
+from a copy of mlperf.conf that could drift from the compiled-in one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_STYLES = ("test", "fast", "valid")
+
+# user.conf key -> (TestSettings attribute per scenario, scale from attribute to user.conf units)
+_NS_PER_MS = 1e6
+_ATTRIBUTES = {
+    "min_duration": ({"*": "min_duration_ms"}, 1),
+    "max_duration": ({"*": "max_duration_ms"}, 1),
+    "min_query_count": ({"*": "min_query_count"}, 1),
+    "max_query_count": ({"*": "max_query_count"}, 1),
+    "performance_sample_count_override": ({"*": "performance_sample_count_override"}, 1),
+    "target_qps": ({"Server": "server_target_qps", "Offline": "offline_expected_qps"}, 1),
+    "target_latency": (
+        {
+            "Server": "server_target_latency_ns",
+            "SingleStream": "single_stream_expected_latency_ns",
+            "MultiStream": "multi_stream_expected_latency_ns",
+        },
+        1 / _NS_PER_MS,
+    ),
+    "samples_per_query": ({"MultiStream": "multi_stream_samples_per_query"}, 1),
+}
+
+# Keys a user.conf may set (mlperf-facts §3); anything else is a typo.
+USER_CONF_KEYS = frozenset(
+    {
+        "target_qps", "target_latency", "target_latency_percentile", "samples_per_query",
+        "min_duration", "max_duration", "min_query_count", "max_query_count",
+        "performance_sample_count_override", "accuracy_sample_count_override",
+        "max_async_queries", "coalesce_queries", "sample_concatenate_permutation",
+        "performance_issue_unique", "performance_issue_same", "performance_issue_same_index",
+        "mode", "use_token_latencies", "ttft_latency", "tpot_latency", "print_timestamps",
+        "accuracy_log_rng_seed", "accuracy_log_sampling_target",
+    }
+)
+
+# The `test` style: sized so a proxy run takes seconds while LoadGen still
+# reports VALID (early stopping needs >= 64 SingleStream and >= 662
+# MultiStream queries; Server needs a few hundred).
+_TEST_STYLE = {
+    "Offline": {"min_duration": 0, "min_query_count": 1024},
+    "Server": {"min_duration": 0, "min_query_count": 512},
+    "SingleStream": {"min_duration": 0, "min_query_count": 256},
+    "MultiStream": {"min_duration": 0, "min_query_count": 662},
+}
+# The `fast` style: one minute per performance run, query counts official.
+_FAST_STYLE = {scenario: {"min_duration": 60000} for scenario in _TEST_STYLE}
+
+# Only the system's own performance targets may be set in a `valid` run.
+VALID_STYLE_KEYS = frozenset({"target_qps", "target_latency"})
+
+
+class UserConfError(ValueError):
+    """A user.conf line cannot be used."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    value: float | int
+    origin: str
+
+
+def style_settings(run_style: str, scenario: str) -> list[Setting]:
+    if run_style not in RUN_STYLES:
+        raise ValueError(f"unknown run style {run_style!r}; valid: {', '.join(RUN_STYLES)}")
+    table = {"test": _TEST_STYLE, "fast": _FAST_STYLE, "valid": {}}[run_style]
+    origin = f"run style '{run_style}'"
+    return [Setting(k, v, origin) for k, v in table.get(scenario, {}).items()]
+
+
+_LINE = re.compile(r"^\s*([^.\s=]+)\.([^.\s=]+)\.([A-Za-z0-9_]+)\s*=\s*(\S+)\s*$")
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def parse_user_conf(path: Path, model: str, scenario: str) -> list[Setting]:
+    """The settings of a user-supplied user.conf that apply to model/scenario.
+
+    Applies LoadGen's precedence (exact, ``*.scenario``, ``model.*``, ``*.*``)
+    so the recorded origin matches what LoadGen would do with the file.
+    """
+    ranked: dict[str, tuple[int, Setting]] = {}
+    for line_no, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        # LoadGen rejects the whole file (-22) on an inline comment, so only
+        # whole-line comments are accepted here too.
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        match = _LINE.match(text)
+        if not match:
+            raise UserConfError(
+                f"{path}:{line_no}: cannot read {raw.strip()!r}; expected 'model.scenario.key = number'"
+            )
+        line_model, line_scenario, key, value = match.groups()
+        if key not in USER_CONF_KEYS:
+            raise UserConfError(f"{path}:{line_no}: unknown key {key!r}; valid keys: {', '.join(sorted(USER_CONF_KEYS))}")
+        try:
+            number = _number(value)
+        except ValueError:
+            raise UserConfError(f"{path}:{line_no}: value {value!r} of {key} is not a number") from None
+        if line_model not in ("*", model) or line_scenario not in ("*", scenario):
+            continue
+        rank = (line_model != "*") * 2 + (line_scenario != "*")
+        if key not in ranked or rank >= ranked[key][0]:
+            ranked[key] = (rank, Setting(key, number, f"{path}:{line_no}"))
+    return [setting for _, setting in ranked.values()]
+
+
+def builtin_value(loadgen_settings, key: str, scenario: str):
+    """What LoadGen's built-in mlperf.conf gives ``key`` (in user.conf units)."""
+    spec = _ATTRIBUTES.get(key)
+    if spec is None:
+        return None
+    attributes, scale = spec
+    attribute = attributes.get(scenario, attributes.get("*"))
+    if attribute is None:
+        return None
+    value = getattr(loadgen_settings, attribute) * scale
+    return int(value) if float(value).is_integer() else value
+
+
+def merge(*layers: list[Setting]) -> dict[str, Setting]:
+    """Later layers win, key by key."""
+    merged: dict[str, Setting] = {}
+    for layer in layers:
+        for setting in layer:
+            merged[setting.key] = setting
+    return merged
+
+
+def check_valid_style(run_style: str, settings: dict[str, Setting]) -> None:
+    """A `valid` run may only carry the system's own performance targets."""
+    if run_style != "valid":
+        return
+    offending = sorted(k for k, s in settings.items() if k not in VALID_STYLE_KEYS)
+    if offending:
+        origins = ", ".join(f"{k} ({settings[k].origin})" for k in offending)
+        raise UserConfError(
+            f"run style 'valid' keeps the official mlperf.conf values; refusing to override {origins}"
+        )
+
+
+def render_user_conf(model: str, scenario: str, settings: dict[str, Setting], builtin: dict[str, object]) -> str:
+    """user.conf text: built-in values as comments, overrides as lines, each with its origin."""
+    lines = [
+        f"# user.conf for {model} {scenario}, written by the harness.",
+        "# Values LoadGen takes from its built-in mlperf.conf are listed as comments;",
+        "# every active line says which layer set it.",
+    ]
+    for key in sorted(builtin):
+        if key not in settings and builtin[key] is not None:
+            lines.append(f"# {model}.{scenario}.{key} = {builtin[key]}  (origin: mlperf.conf, built into LoadGen)")
+    for key in sorted(settings):
+        setting = settings[key]
+        # LoadGen cannot parse a comment after a value: the origin goes above.
+        lines.append(f"# origin: {setting.origin}")
+        lines.append(f"{model}.{scenario}.{key} = {_format(setting.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() else f"{value:.6g}" if abs(value) >= 1e-3 else repr(value)
+    return str(value)

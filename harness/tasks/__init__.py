@@ -1,0 +1,17 @@
+"""Task adapters: how a benchmark feeds its model and encodes LoadGen responses."""
+from __future__ import annotations
+
+from .classification import ImageClassification
+
+TASKS = {"image-classification": ImageClassification}
+
+
+def make_task(name: str, **options):
+    try:
+        cls = TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}") from None
+    return cls(**options)
+
+
+__all__ = ["TASKS", "ImageClassification", "make_task"]

@@ -102,6 +102,7 @@ def run(spec: RunSpec) -> int:
         "run_seconds": time.time() - started,
         "sut_errors": sut.errors,
         "samples_total": store.total,
+        "max_batchsize": spec.max_batchsize,
     }
     (out / RESULT_FILE).write_text(json.dumps(result, indent=2))
     return EXIT_SUT_ERROR if sut.errors else 0

@@ -1,0 +1,31 @@
+# Everything a fresh clone needs: `make bench` or `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
+# The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
+BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
+
+.PHONY: venv bench test bench-overhead clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[onnxruntime,test]"
+	$(PY) -m pip check
+	touch $(STAMP)
+
+bench: $(STAMP)
+	$(PY) -m pytest suites $(BENCH_SELECTION) --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
+	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+bench-overhead: $(STAMP)
+	$(PY) -m benchmarks.overhead $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) reports/run-* reports/bench-*

@@ -1,0 +1,26 @@
+"""``python -m harness <command>``: the harness's command-line tools.
+
+  logs PATH...                 one JSON object per LoadGen run found
+  accuracy --benchmark NAME    score an accuracy log as MLPerf's script does
+"""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "logs": "harness.logs.cli",
+    "accuracy": "harness.accuracy.cli",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    import importlib
+
+    return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Official-format accuracy scripts, one per benchmark family."""

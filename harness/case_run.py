@@ -1,0 +1,122 @@
+"""One case from start to verdict, usable without pytest.
+
+run child process → parse LoadGen's logs → accuracy gate or performance
+checks → a CaseResult that the pytest plugin and reports read.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .checks.accuracy import AccuracyVerdict
+from .matrix import Case
+from .metrics.top1 import top1
+from .options import RunOptions
+from .registry import Benchmark
+from .runner import ChildRun, RunSpec, launch
+from .settings import parse_user_conf
+
+# MLPerf's metric per scenario: (detail-log key, unit)
+PERFORMANCE_METRICS = {
+    "Offline": ("result_samples_per_second", "samples/s"),
+    "Server": ("result_completed_samples_per_sec", "samples/s"),
+    "SingleStream": ("early_stopping_latency_ss", "ns"),
+    "MultiStream": ("early_stopping_latency_ms", "ns"),
+}
+
+
+@dataclass
+class Provisioned:
+    """What fixtures hand to a run: files on disk and the reference to gate on."""
+    model_path: Path
+    model_source: str  # "proxy" | "user" | "real"
+    dataset_dir: Path
+    samples_path: Path
+    labels: np.ndarray
+    reference: float
+    reference_source: str
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    log_dir: Path
+    started: float
+    duration_s: float
+    child: ChildRun
+    accuracy: AccuracyVerdict | None = None
+    accuracy_line: str | None = None
+    performance: dict | None = None
+    failures: list[str] = field(default_factory=list)
+    effective: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> RunSpec:
+    layers = []
+    if options.user_conf:
+        layers += [[s.key, s.value, s.origin] for s in parse_user_conf(options.user_conf, bench.conf_model, case.scenario)]
+    layers += options.command_line_settings(case.scenario)
+    style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario)
+    return RunSpec(
+        case_id=case.id, conf_model=bench.conf_model, scenario=case.scenario, mode=case.mode,
+        backend=case.backend, device=case.device, precision=case.precision,
+        model_path=str(prov.model_path), samples_path=str(prov.samples_path), output_dir=str(log_dir),
+        task=bench.task, task_options=dict(options.task_options), count=options.count,
+        performance_sample_count=bench.performance_sample_count,
+        max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
+        run_style=options.run_style, settings=style + layers,
+    )
+
+
+def _style_layer(run_style: str, scenario: str) -> list[list]:
+    from .settings import style_settings
+    return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario)]
+
+
+def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> CaseResult:
+    from .checks.performance import check_performance, format_failures
+    from .logs.detail import parse_detail
+    from .logs.runs import run_record
+
+    started = time.time()
+    spec = build_spec(case, bench, prov, options, log_dir)
+    child = launch(spec, options.timeout_s)
+    result = CaseResult(case=case, log_dir=Path(log_dir), started=started, duration_s=0.0, child=child)
+    detail = parse_detail(Path(log_dir) / "mlperf_log_detail.txt")
+    result.effective = {k: v for k, v in detail.values.items() if k.startswith(("effective_", "requested_"))}
+    if case.mode == "accuracy":
+        _accuracy(result, bench, prov, detail)
+    else:
+        record = run_record(Path(log_dir))
+        result.performance = record
+        failures = check_performance(record)
+        if failures:
+            result.failures.append(format_failures(failures))
+    result.duration_s = time.time() - started
+    return result
+
+
+def _accuracy(result: CaseResult, bench: Benchmark, prov: Provisioned, detail) -> None:
+    log_path = result.log_dir / "mlperf_log_accuracy.json"
+    if detail.num_errors:
+        result.failures.append(f"LoadGen logged {detail.num_errors} error(s) in {result.log_dir / 'mlperf_log_detail.txt'}")
+    score = top1(log_path, prov.labels, dtype=bench.response_dtype)
+    result.accuracy_line = score.official_line()
+    (result.log_dir / "accuracy.txt").write_text(result.accuracy_line + "\n")
+    verdict = AccuracyVerdict(
+        metric=bench.accuracy.metric, value=score.percent, reference=prov.reference,
+        ratio=bench.accuracy.ratio, log_path=str(log_path),
+    )
+    result.accuracy = verdict
+    total = result.child.result["samples_total"] if result.child.result else None
+    if total is not None and score.total != total:
+        result.failures.append(f"accuracy log {log_path} answers {score.total} of the {total} samples")
+    if not verdict.passed:
+        result.failures.append(f"accuracy gate failed: {verdict.message()}")

@@ -1,0 +1,1 @@
+"""Accuracy metrics computed as MLPerf's own accuracy scripts compute them."""

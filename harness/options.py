@@ -1,0 +1,32 @@
+"""Run options shared by the pytest plugin, the benchmarks and library users."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunOptions:
+    run_style: str = "test"
+    count: int | None = None
+    target_qps: float | None = None
+    target_latency_ms: float | None = None
+    max_batchsize: int | None = None
+    threads: int = 0
+    user_conf: Path | None = None
+    timeout_s: float = 600.0
+    # Deliberate breakage, for the mutation tests only.
+    task_options: dict = field(default_factory=dict)
+    channel_order: str = "RGB"
+
+    def command_line_settings(self, scenario: str) -> list[list]:
+        """[key, value, origin] for what the command line set (user.conf units)."""
+        out = []
+        if self.count:
+            origin = "command line --mlperf-count"
+            out += [["min_query_count", self.count, origin], ["max_query_count", self.count, origin]]
+        if self.target_qps is not None and scenario in ("Offline", "Server"):
+            out.append(["target_qps", self.target_qps, "command line --mlperf-target-qps"])
+        if self.target_latency_ms is not None and scenario != "Offline":
+            out.append(["target_latency", self.target_latency_ms, "command line --mlperf-target-latency"])
+        return out

@@ -1,0 +1,45 @@
+import pytest
+
+from harness.matrix import SelectionError, axis_values, build_cases
+
+
+def test_ids_follow_the_public_pattern_and_are_sorted_and_unique():
+    cases = build_cases()
+    ids = [case.id for case in cases]
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
+    assert "resnet50-onnxruntime-cpu-fp32-Offline-accuracy" in ids
+    for case in cases:
+        assert case.id == "-".join([case.model, case.backend, case.device, case.precision, case.scenario, case.mode])
+
+
+def test_building_twice_gives_the_same_list():
+    assert build_cases() == build_cases()
+
+
+def test_selection_narrows_every_axis():
+    cases = build_cases({"scenario": ["Offline"], "mode": ["accuracy"], "device": ["cpu"], "precision": ["fp32"]})
+    assert [c.id for c in cases] == ["resnet50-onnxruntime-cpu-fp32-Offline-accuracy"]
+    assert cases[0].unsupported is None
+
+
+def test_unsupported_combinations_are_kept_with_a_reason():
+    cases = {c.id: c for c in build_cases({"device": ["tpu"]})}
+    assert cases and all(c.unsupported for c in cases.values())
+    assert "TPU" in cases["resnet50-onnxruntime-tpu-fp32-Offline-accuracy"].unsupported
+
+
+def test_the_eight_cpu_fp32_cases_are_offered():
+    offered = [c for c in build_cases({"device": ["cpu"], "precision": ["fp32"]}) if c.unsupported is None]
+    assert len(offered) == 8
+
+
+def test_unknown_value_lists_the_valid_ones():
+    with pytest.raises(SelectionError, match="unknown scenario 'offline'.*Offline, Server, SingleStream, MultiStream"):
+        build_cases({"scenario": ["offline"]})
+
+
+def test_every_axis_value_is_a_marker_vocabulary_word():
+    values = axis_values()
+    assert set(values) == {"model", "backend", "device", "precision", "scenario", "mode"}
+    assert values["mode"] == ("accuracy", "performance")

@@ -1,0 +1,154 @@
+"""Harness overhead, measured side by side in one run (``make bench-overhead``).
+
+Figures (design.md, "Performance"):
+- offline_ratio: Offline samples/s through LoadGen + harness ÷ a raw ONNX
+  Runtime loop doing the minimum any SUT must do for the same samples (one
+  gather of each batch's samples into a reused buffer, then run), same batch
+  size and threads. offline_ratio_vs_views compares with a loop over
+  contiguous slices instead, which no SUT serving random samples can match.
+- server_valid_fraction: the highest Server target QPS that LoadGen still
+  reports VALID ÷ the harness's own Offline samples/s.
+- singlestream_p90_added_ms: harness SingleStream p90 − raw single-sample p90.
+- null_*: the same with a backend that computes nothing: the harness ceiling.
+The last line of standard output is one JSON object with every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from harness.artifacts.cache import default_cache_dir
+from harness.backends import BackendConfig, backend_class
+from harness.case_run import PERFORMANCE_METRICS, execute_case
+from harness.matrix import Case
+from harness.options import RunOptions
+from harness.provision import provision
+from harness.registry import load_registry
+from harness.tasks import make_task
+
+
+def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0) -> dict:
+    task = make_task(bench.task)
+    backend = backend_class(backend_name)()
+    backend.load(BackendConfig(model_path=prov.model_path, threads=threads, inputs=task.inputs, outputs=task.outputs))
+    staged = np.ascontiguousarray(np.load(prov.samples_path, mmap_mode="r"))
+    rng = np.random.default_rng(seed)
+    # Like an Offline query: samples drawn with replacement, served in index order.
+    indices = np.sort(rng.integers(0, len(staged), samples))
+    buffer = np.empty((batch,) + staged.shape[1:], dtype=staged.dtype)
+
+    def predict(array):
+        return task.responses(backend.predict(task.feed(array)))
+
+    for start in range(0, min(len(staged), 4 * batch), batch):  # warm-up
+        predict(staged[start:start + batch])
+
+    start_time = time.perf_counter()
+    for start in range(0, samples - batch + 1, batch):
+        np.take(staged, indices[start:start + batch], axis=0, out=buffer)
+        predict(buffer)
+    gather_rate = (samples // batch * batch) / (time.perf_counter() - start_time)
+
+    done, start_time = 0, time.perf_counter()
+    while done < samples:
+        for start in range(0, len(staged) - batch + 1, batch):
+            predict(staged[start:start + batch])
+            done += batch
+    views_rate = done / (time.perf_counter() - start_time)
+
+    latencies = []
+    for index in indices[:512]:
+        t0 = time.perf_counter()
+        predict(staged[index:index + 1])
+        latencies.append(time.perf_counter() - t0)
+    p90_ms = float(np.sort(latencies)[int(len(latencies) * 0.9)] * 1e3)
+    return {"raw_gather_samples_per_s": gather_rate, "raw_views_samples_per_s": views_rate, "raw_single_p90_ms": p90_ms}
+
+
+def harness_run(prov, bench, backend: str, scenario: str, out: Path, options: RunOptions, conf_lines=()):
+    conf = None
+    if conf_lines:
+        conf = out / f"{scenario}-{time.time_ns()}.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text("".join(f"{bench.conf_model}.{scenario}.{line}\n" for line in conf_lines))
+    case = Case(bench.name, backend, "cpu", "fp32", scenario, "performance")
+    run_options = RunOptions(**{**options.__dict__, "user_conf": conf})
+    result = execute_case(case, bench, prov, run_options, out / f"{backend}-{scenario}-{time.time_ns()}")
+    return result.performance
+
+
+def offline_rate(prov, bench, backend, out, options, samples) -> float:
+    record = harness_run(prov, bench, backend, "Offline", out, options, [f"min_query_count = {samples}"])
+    return record[PERFORMANCE_METRICS["Offline"][0]]
+
+
+def highest_valid_server_qps(prov, bench, backend, out, options, ceiling: float, trials: int = 7) -> float:
+    """Bisect the target QPS; each trial is a full LoadGen Server run."""
+    low, high, best = 0.0, ceiling * 1.05, 0.0
+    for _ in range(trials):
+        qps = (low + high) / 2
+        queries = max(1024, int(qps * 1.5))  # about 1.5 s of arrivals: enough for early stopping
+        record = harness_run(prov, bench, backend, "Server", out, options,
+                             [f"target_qps = {qps:.3f}", f"min_query_count = {queries}"])
+        if record["result_validity"] == "VALID":
+            best, low = qps, qps
+        else:
+            high = qps
+    return best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--batch", type=int, default=None, help="max batch size (default: the registry's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--samples", type=int, default=4096, help="Offline samples per measurement")
+    parser.add_argument("--cache", default=None)
+    parser.add_argument("--server-trials", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    bench = load_registry()[args.model]
+    batch = args.batch or bench.max_batchsize
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    prov = provision(bench, args.backend, "fp32", cache_dir=cache)
+    options = RunOptions(max_batchsize=batch, threads=args.threads, timeout_s=600)
+    out = Path(tempfile.mkdtemp(prefix="mlperf-overhead-"))
+
+    raw = raw_loops(prov, bench, args.backend, batch, args.threads, args.samples)
+    print(f"raw loop: {raw}", file=sys.stderr)
+    harness_offline = offline_rate(prov, bench, args.backend, out, options, args.samples)
+    ss = harness_run(prov, bench, args.backend, "SingleStream", out, options, ["min_query_count = 1024"])
+    ss_p90_ms = ss["result_90.00_percentile_latency_ns"] / 1e6
+    server = highest_valid_server_qps(prov, bench, args.backend, out, options, harness_offline, args.server_trials)
+    null_offline = offline_rate(prov, bench, "null", out, options, args.samples * 4)
+    null_server = highest_valid_server_qps(prov, bench, "null", out, options, null_offline, args.server_trials)
+
+    figures = {
+        "model": args.model, "backend": args.backend, "batch_size": batch, "threads": args.threads,
+        "samples": args.samples,
+        "harness_offline_samples_per_s": harness_offline,
+        **raw,
+        "offline_ratio": harness_offline / raw["raw_gather_samples_per_s"],
+        "offline_ratio_vs_views": harness_offline / raw["raw_views_samples_per_s"],
+        "server_valid_qps": server,
+        "server_valid_fraction": server / harness_offline,
+        "harness_singlestream_p90_ms": ss_p90_ms,
+        "singlestream_p90_added_ms": ss_p90_ms - raw["raw_single_p90_ms"],
+        "null_offline_samples_per_s": null_offline,
+        "null_server_valid_qps": null_server,
+        "log_root": str(out),
+    }
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

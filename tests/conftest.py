@@ -1,0 +1,27 @@
+"""Shared helpers for the suite's own tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def proxy_resnet50(tmp_path_factory):
+    """The embedded resnet50 proxy, provisioned into a per-session cache."""
+    from harness.provision import provision
+    from harness.registry import load_registry
+
+    cache = tmp_path_factory.getbasetemp().parent / "mlperf-cache"
+    return provision(load_registry()["resnet50"], "onnxruntime", "fp32", cache_dir=cache)
+
+
+@pytest.fixture
+def fault_backends_on_path(monkeypatch):
+    """Child processes can import tests/fault_backends.py as ``fault_backends``."""
+    import os
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))

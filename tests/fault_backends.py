@@ -1,0 +1,34 @@
+"""Backends that misbehave on purpose, for the runner's failure tests.
+
+Loaded by spec ("fault_backends:RaisingBackend") inside the child process,
+with this folder on PYTHONPATH.
+"""
+from __future__ import annotations
+
+import time
+
+from harness.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+
+class RaisingBackend(OnnxRuntimeBackend):
+    """Loads and calibrates fine, then raises once LoadGen is issuing queries."""
+
+    calls = 0
+
+    def predict(self, feed):
+        RaisingBackend.calls += 1
+        if RaisingBackend.calls > 40:  # past calibration's 30 or so predicts
+            raise RuntimeError("injected backend failure")
+        return super().predict(feed)
+
+
+class HangingBackend(OnnxRuntimeBackend):
+    """Never answers once LoadGen is issuing queries."""
+
+    calls = 0
+
+    def predict(self, feed):
+        HangingBackend.calls += 1
+        if HangingBackend.calls > 40:
+            time.sleep(3600)
+        return super().predict(feed)

@@ -1,0 +1,70 @@
+"""Deliberately broken pipelines must fail the gates, and clearly.
+
+These run the real harness end to end on the proxy (one child process each).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness.case_run import execute_case
+from harness.matrix import Case
+from harness.options import RunOptions
+from harness.registry import load_registry
+from harness.runner import RunFailed
+
+BENCH = load_registry()["resnet50"]
+
+
+def _case(scenario="Offline", mode="accuracy", backend="onnxruntime"):
+    return Case("resnet50", backend, "cpu", "fp32", scenario, mode)
+
+
+def test_the_unbroken_pipeline_passes_the_gate(proxy_resnet50, tmp_path):
+    result = execute_case(_case(), BENCH, proxy_resnet50, RunOptions(), tmp_path / "ok")
+    assert result.passed, result.failures
+    assert result.accuracy.value >= result.accuracy.threshold
+    assert (tmp_path / "ok" / "accuracy.txt").read_text().startswith("accuracy=")
+
+
+def test_wrong_channel_order_fails_the_accuracy_gate(tmp_path, tmp_path_factory):
+    from harness.provision import provision
+
+    cache = tmp_path_factory.getbasetemp().parent / "mlperf-cache"
+    bgr = provision(BENCH, "onnxruntime", "fp32", cache_dir=cache, channel_order="BGR")
+    result = execute_case(_case(), BENCH, bgr, RunOptions(), tmp_path / "bgr")
+    assert not result.passed
+    assert result.accuracy.value < result.accuracy.threshold
+    message = "\n".join(result.failures)
+    assert "accuracy gate failed" in message and str(tmp_path / "bgr" / "mlperf_log_accuracy.json") in message
+
+
+def test_missing_class_offset_fails_the_accuracy_gate(proxy_resnet50, tmp_path):
+    options = RunOptions(task_options={"class_offset": 0})
+    result = execute_case(_case(), BENCH, proxy_resnet50, options, tmp_path / "offset")
+    assert not result.passed
+    assert result.accuracy.value < 20.0
+    assert f"threshold {result.accuracy.threshold:.4f}" in "\n".join(result.failures)
+
+
+def test_an_sut_that_raises_fails_with_the_traceback(proxy_resnet50, tmp_path, fault_backends_on_path):
+    case = _case(scenario="SingleStream", mode="performance", backend="fault_backends:RaisingBackend")
+    with pytest.raises(RunFailed, match="the SUT raised") as info:
+        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=120), tmp_path / "raises")
+    assert "injected backend failure" in str(info.value)
+
+
+def test_an_sut_that_never_answers_is_killed_by_the_watchdog(proxy_resnet50, tmp_path, fault_backends_on_path):
+    case = _case(scenario="SingleStream", mode="performance", backend="fault_backends:HangingBackend")
+    with pytest.raises(RunFailed, match=r"no result after 15 s \(watchdog"):
+        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=15), tmp_path / "hangs")
+
+
+def test_a_model_file_the_backend_cannot_load_names_the_file(proxy_resnet50, tmp_path):
+    bad = tmp_path / "not-a-model.onnx"
+    bad.write_bytes(b"this is not an ONNX protobuf")
+    prov = dataclasses.replace(proxy_resnet50, model_path=bad)
+    with pytest.raises(RunFailed, match="could not start") as info:
+        execute_case(_case(), BENCH, prov, RunOptions(), tmp_path / "bad-model")
+    assert f"{bad}: ONNX Runtime cannot load this file; expected an ONNX model" in str(info.value)

@@ -1,0 +1,96 @@
+"""The pytest plugin seen from outside: options, ids, markers, skips, exit codes."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def suite(pytester):
+    pytester.makeconftest('pytest_plugins = ["fixtures.plugin"]\n')
+    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    return pytester
+
+
+def _run(pytester, *args):
+    return pytester.runpytest_subprocess(*args, "--mlperf-cache", str(pytester.path / "cache"))
+
+
+def test_collects_the_whole_matrix_with_public_ids(suite):
+    result = _run(suite, "--collect-only", "-q")
+    assert result.ret == 0
+    ids = [line.split("[", 1)[1].rstrip("]") for line in result.outlines if "test_mlperf[" in line]
+    assert "resnet50-onnxruntime-cpu-fp32-Offline-accuracy" in ids
+    assert len(ids) == 128 and ids == sorted(ids)
+
+
+def test_axis_options_narrow_collection(suite):
+    result = _run(suite, "--collect-only", "-q", "--mlperf-scenario", "Offline,Server",
+                  "--mlperf-mode", "performance", "--mlperf-device", "cpu", "--mlperf-precision", "fp32")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*resnet50-onnxruntime-cpu-fp32-Offline-performance*",
+                                 "*resnet50-onnxruntime-cpu-fp32-Server-performance*", "2 tests collected*"])
+
+
+def test_markers_select_by_axis_value(suite):
+    result = _run(suite, "--collect-only", "-q", "-m", "resnet50 and Offline and cpu and fp32 and accuracy",
+                  "--strict-markers")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*resnet50-onnxruntime-cpu-fp32-Offline-accuracy*", "1/128 tests collected*"])
+
+
+def test_unknown_value_is_a_usage_error_listing_valid_ones(suite):
+    result = _run(suite, "--collect-only", "--mlperf-scenario", "offline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown scenario 'offline'; valid scenario values: Offline, Server, SingleStream, MultiStream*"])
+
+
+def test_empty_selection_exits_non_zero(suite):
+    result = _run(suite, "--mlperf-scenario", "Offline", "-k", "no-such-case")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_unsupported_cases_skip_with_the_registry_reason(suite):
+    out = suite.path / "out"
+    result = _run(suite, "-rs", "--mlperf-device", "tpu", "--mlperf-scenario", "Offline",
+                  "--mlperf-precision", "fp32", "--mlperf-output", str(out))
+    assert result.ret == 0
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*ONNX Runtime has no TPU execution provider*"])
+    cases = json.loads((out / "results.json").read_text())["cases"]
+    assert {c["outcome"] for c in cases} == {"skipped"}
+    assert all(c["log_dir"].startswith(str(out)) for c in cases)
+
+
+def test_missing_device_skips_with_a_reason(suite):
+    result = _run(suite, "-rs", "--mlperf-device", "cuda", "--mlperf-scenario", "Offline",
+                  "--mlperf-precision", "fp32", "--mlperf-mode", "accuracy")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*CUDAExecutionProvider*"])
+
+
+def test_require_all_turns_skips_into_failures(suite):
+    result = _run(suite, "--mlperf-device", "tpu", "--mlperf-scenario", "Offline", "--mlperf-precision", "fp32",
+                  "--mlperf-require-all")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*--mlperf-require-all: resnet50-onnxruntime-tpu-fp32-Offline-*cannot run here*"])
+
+
+def test_count_is_refused_with_the_valid_style(suite):
+    result = _run(suite, "--collect-only", "--mlperf-run-style", "valid", "--mlperf-count", "10")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mlperf-count*valid*"])
+
+
+def test_missing_user_conf_is_a_usage_error(suite):
+    result = _run(suite, "--collect-only", "--mlperf-user-conf", "nope.conf")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mlperf-user-conf nope.conf: no such file*"])

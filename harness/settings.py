@@ -51,7 +51,7 @@ USER_CONF_KEYS = frozenset(
 # MultiStream queries; Server needs a few hundred).
 _TEST_STYLE = {
     "Offline": {"min_duration": 0, "min_query_count": 1024},
-    "Server": {"min_duration": 0, "min_query_count": 512},
+    "Server": {"min_duration": 0, "min_query_count": 1024},
     "SingleStream": {"min_duration": 0, "min_query_count": 256},
     "MultiStream": {"min_duration": 0, "min_query_count": 662},
 }

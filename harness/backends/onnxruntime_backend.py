@@ -56,6 +56,11 @@ class OnnxRuntimeBackend:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning pool threads shave latency off back-to-back runs, but in
+        # Server they steal the cores from LoadGen's and the SUT's own threads:
+        # p99 went from ~2.5 ms to 8-68 ms on 2 cores. The runner decides.
+        self._spin = bool(config.options.get("spin", True))
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spin else "0")
         provider = PROVIDERS[config.device]
         try:
             session = ort.InferenceSession(str(config.model_path), sess_options=options, providers=[provider])
@@ -91,5 +96,6 @@ class OnnxRuntimeBackend:
             "precision": self._config.precision,
             "execution_provider": self._session.get_providers()[0],
             "intra_op_threads": self._threads,
+            "intra_op_spinning": self._spin,
             "framework_version": ort.__version__,
         }

@@ -11,9 +11,11 @@ import time
 
 import numpy as np
 
-# Server at half the batch throughput keeps p99 well inside the latency bound
-# on a shared 2-core machine; `benchmarks/` searches for the real ceiling.
-SERVER_FRACTION = 0.5
+# Server batches are small and arrive at random: at a quarter of the batch
+# throughput p99 stays well inside the latency bound even on a busy 2-core
+# machine (half was seen to miss 15 ms there). A claim of more is the user's
+# --mlperf-target-qps; `benchmarks/` searches for the real ceiling.
+SERVER_FRACTION = 0.25
 
 
 def _timed(fn, repeats: int) -> list[float]:

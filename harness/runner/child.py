@@ -59,6 +59,8 @@ def run(spec: RunSpec) -> int:
         BackendConfig(
             model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
             threads=spec.threads, inputs=task.inputs, outputs=task.outputs,
+            # Server's threads share the cores with the backend's pool: no spinning.
+            options={"spin": spec.scenario != "Server"},
         )
     )
     source = np.load(spec.samples_path, mmap_mode="r")

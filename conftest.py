@@ -1,2 +1,2 @@
 """Root conftest: loads the MLPerf pytest plugin for suites/ and tests/."""
-pytest_plugins = ["fixtures.plugin"]
+pytest_plugins = ["fixtures.plugin", "pytester"]

@@ -57,8 +57,8 @@ def test_an_sut_that_raises_fails_with_the_traceback(proxy_resnet50, tmp_path, f
 
 def test_an_sut_that_never_answers_is_killed_by_the_watchdog(proxy_resnet50, tmp_path, fault_backends_on_path):
     case = _case(scenario="SingleStream", mode="performance", backend="fault_backends:HangingBackend")
-    with pytest.raises(RunFailed, match=r"no result after 15 s \(watchdog"):
-        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=15), tmp_path / "hangs")
+    with pytest.raises(RunFailed, match=r"no result after 8 s \(watchdog"):
+        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=8), tmp_path / "hangs")
 
 
 def test_a_model_file_the_backend_cannot_load_names_the_file(proxy_resnet50, tmp_path):
@@ -68,3 +68,36 @@ def test_a_model_file_the_backend_cannot_load_names_the_file(proxy_resnet50, tmp
     with pytest.raises(RunFailed, match="could not start") as info:
         execute_case(_case(), BENCH, prov, RunOptions(), tmp_path / "bad-model")
     assert f"{bad}: ONNX Runtime cannot load this file; expected an ONNX model" in str(info.value)
+
+
+INNER_SESSION = '''
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.case_run import execute_case
+from harness.matrix import Case
+from harness.options import RunOptions
+from harness.provision import provision
+from harness.registry import load_registry
+
+BENCH = load_registry()["resnet50"]
+
+
+@pytest.mark.parametrize("backend", ["fault_backends:RaisingBackend", "fault_backends:HangingBackend", "onnxruntime"])
+def test_case(backend, tmp_path):
+    prov = provision(BENCH, "onnxruntime", "fp32", cache_dir=Path(os.environ["PROXY_CACHE"]))
+    case = Case("resnet50", backend, "cpu", "fp32", "SingleStream", "performance")
+    result = execute_case(case, BENCH, prov, RunOptions(timeout_s=8), tmp_path / "run")
+    assert result.passed, result.failures
+'''
+
+
+def test_failing_runs_do_not_stop_the_session(pytester, proxy_resnet50, tmp_path_factory, fault_backends_on_path,
+                                              monkeypatch):
+    monkeypatch.setenv("PROXY_CACHE", str(tmp_path_factory.getbasetemp().parent / "mlperf-cache"))
+    pytester.makepyfile(test_inner=INNER_SESSION)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines(["*the SUT raised during the run*", "*no result after 8 s (watchdog*"], consecutive=False)

@@ -47,7 +47,7 @@ def calibrate(backend, task, source: np.ndarray, max_batchsize: int, samples_per
 
     _timed(run(n), 2)  # warm-up: first runs allocate and optimise
     batch_s = float(np.median(_timed(run(n), 7)))
-    single_s = float(np.median(_timed(run(1), 9)))
+    single_s = float(np.median(_timed(run(1), 15)))
     multi_s = float(np.median(_timed(run(min(len(pool), samples_per_query)), 5)))
     throughput = n / batch_s if batch_s > 0 else 1e6
     return {
@@ -72,3 +72,13 @@ def targets(calibration: dict, scenario: str, mode: str) -> dict:
     if scenario == "MultiStream":
         return {"target_latency": round(max(calibration["multistream_latency_ms"], 0.01), 4)}
     raise ValueError(f"unknown scenario {scenario!r}")
+
+
+def prefers_single_views(calibration: dict) -> bool:
+    """Whether one-sample runs on views beat gathering scattered samples.
+
+    True on memory-bound models (copying an input costs about as much as
+    inferring it); False on compute-bound ones, where batching pays.
+    """
+    per_sample_gathered = 1.0 / calibration["batch_throughput"]
+    return calibration["single_latency_ms"] / 1e3 < per_sample_gathered

@@ -20,6 +20,7 @@ import traceback
 
 import numpy as np
 
+from .batching import plan_batches
 from .responses import Completer
 from .samples import SampleStore
 
@@ -31,6 +32,9 @@ class _Sut:
         self.completer = completer
         self.errors: list[str] = []
         self._buffer: np.ndarray | None = None
+        # Set from the calibration: answer scattered samples one view at a
+        # time instead of gathering them (see calibrate.prefers_single_views).
+        self.split_gathers = False
 
     # LoadGen callbacks -------------------------------------------------
     def issue_queries(self, samples) -> None:
@@ -43,11 +47,24 @@ class _Sut:
         pass
 
     # shared work --------------------------------------------------------
+    @staticmethod
+    def _consecutive(slots: np.ndarray) -> bool:
+        return len(slots) == 1 or (int(slots[-1]) - int(slots[0]) == len(slots) - 1 and bool((np.diff(slots) == 1).all()))
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.task.responses(self.backend.predict(self.task.feed(batch)))
+
+    def _respond(self, slots: np.ndarray) -> np.ndarray:
+        if self.split_gathers and not self._consecutive(slots):
+            staged = self.store.staged
+            return np.concatenate([self._predict(staged[s : s + 1]) for s in slots.tolist()])
+        return self._predict(self._gather(slots))
+
     def _gather(self, slots: np.ndarray) -> np.ndarray:
         staged = self.store.staged
         n = len(slots)
         first = int(slots[0])
-        if n == 1 or (int(slots[-1]) - first == n - 1 and (np.diff(slots) == 1).all()):
+        if self._consecutive(slots):
             return staged[first : first + n]  # consecutive slots: a view, no copy at all
         if self._buffer is None or self._buffer.shape[1:] != staged.shape[1:] or len(self._buffer) < n:
             self._buffer = np.empty((max(n, self.max_batchsize),) + staged.shape[1:], dtype=staged.dtype)
@@ -60,8 +77,7 @@ class _Sut:
             self.completer.fail(ids)
             return
         try:
-            batch = self._gather(self.store.slots(indices) if slots is None else slots)
-            values = self.task.responses(self.backend.predict(self.task.feed(batch)))
+            values = self._respond(self.store.slots(indices) if slots is None else slots)
         except BaseException:  # noqa: BLE001 - must never escape into LoadGen
             message = traceback.format_exc()
             self.errors.append(message)
@@ -113,16 +129,13 @@ class OfflineSut(_ThreadedSut):
                 slots = self.store.slots(indices)
             except LookupError:
                 slots = None  # let _infer_and_complete report it per batch
-            if slots is not None:
-                # In slot order the gathers walk memory forwards (faster), and
-                # an accuracy query (every loaded sample once) becomes views.
-                order = np.argsort(slots, kind="stable")
-                slots, indices = slots[order], indices[order]
-                ids = [ids[i] for i in order.tolist()]
-            for start in range(0, len(ids), self.max_batchsize):
-                stop = start + self.max_batchsize
-                chunk = None if slots is None else slots[start:stop]
-                self._infer_and_complete(ids[start:stop], indices[start:stop], chunk)
+            if slots is None:
+                for start in range(0, len(ids), self.max_batchsize):
+                    stop = start + self.max_batchsize
+                    self._infer_and_complete(ids[start:stop], indices[start:stop])
+                continue
+            for batch in plan_batches(slots, self.max_batchsize):
+                self._infer_and_complete([ids[i] for i in batch.tolist()], indices[batch], slots[batch])
 
 
 class ServerSut(_ThreadedSut):

@@ -1,2 +1,3 @@
-"""Root conftest: loads the MLPerf pytest plugin for suites/ and tests/."""
-pytest_plugins = ["fixtures.plugin", "pytester"]
+"""Root conftest. The MLPerf plugin itself (fixtures.plugin) is installed as a
+pytest11 entry point named "mlperf" by `make venv`; the suite's own tests use pytester."""
+pytest_plugins = ["pytester"]

@@ -25,6 +25,8 @@ def base_record(case: Case, options: RunOptions, log_dir: Path) -> dict:
         id=case.id, outcome=None, log_dir=str(Path(log_dir).resolve()), dataset=None, model_file=None,
         run_style=options.run_style, accuracy=None, performance=None, settings={}, started=None,
         duration_s=None, message=None,
+        # Which pytest-xdist worker ran it ("main" without xdist): shows the grouping.
+        worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
     )
     return record
 

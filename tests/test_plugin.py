@@ -12,7 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def suite(pytester):
-    pytester.makeconftest('pytest_plugins = ["fixtures.plugin"]\n')
     shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
     return pytester

@@ -39,11 +39,13 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """A folder or file the layout requires is missing."""
 
 
-def read_val_map(dataset_dir: str | Path, count: int | None = None) -> list[tuple[str, int]]:
+def read_val_map(dataset_dir: str | Path, count: int | None = None, *,
+                 check_images: bool = True) -> list[tuple[str, int]]:
     """Return ``[(file name, label), ...]`` in line order, the first ``count`` if given.
 
     Every returned image is checked to exist, so a broken dataset fails here
-    with the path rather than deep inside a benchmark run.
+    with the path rather than deep inside a benchmark run. Scoring an accuracy
+    log needs only the labels (``check_images=False``), as MLPerf's script does.
     """
     root = Path(dataset_dir)
     map_path = root / VAL_MAP
@@ -73,7 +75,7 @@ def read_val_map(dataset_dir: str | Path, count: int | None = None) -> list[tupl
         if count > len(entries):
             raise DatasetError(f"count={count} but {map_path} lists only {len(entries)} images")
         entries = entries[:count]
-    for name, _ in entries:
+    for name, _ in entries if check_images else ():
         if not (root / name).is_file():
             raise DatasetNotFoundError(f"image {root / name} listed in {map_path} does not exist")
     return entries

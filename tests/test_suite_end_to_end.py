@@ -1,0 +1,106 @@
+"""The benchmark suite run as a user runs it (inner pytest sessions, real LoadGen)."""
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SELECTION = ("--mlperf-device", "cpu", "--mlperf-precision", "fp32", "--mlperf-scenario", "Offline,SingleStream")
+CONTRACT_KEYS = {"id", "model", "backend", "device", "precision", "scenario", "mode", "outcome", "log_dir",
+                 "dataset", "model_file", "run_style", "accuracy", "performance", "settings", "started",
+                 "duration_s"}
+
+
+@pytest.fixture
+def suite(pytester, proxy_resnet50, tmp_path_factory):
+    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\njunit_family = xunit1\n")
+    pytester.cache_dir = tmp_path_factory.getbasetemp().parent / "mlperf-cache"  # provisioned once
+    return pytester
+
+
+def _results(suite, out, *args):
+    result = suite.runpytest_subprocess(*SELECTION, "--rootdir", str(suite.path), "--mlperf-cache", str(suite.cache_dir),
+                                        "--mlperf-output", str(out), *args)
+    document = json.loads((out / "results.json").read_text())
+    return result, document
+
+
+def test_serial_and_xdist_give_the_same_outcomes_and_one_results_file(suite):
+    serial, serial_doc = _results(suite, suite.path / "serial")
+    parallel, parallel_doc = _results(suite, suite.path / "parallel", "-n", "2")
+    assert serial.ret == parallel.ret == 0
+    outcomes = {c["id"]: c["outcome"] for c in serial_doc["cases"]}
+    assert outcomes == {c["id"]: c["outcome"] for c in parallel_doc["cases"]}
+    assert sorted(outcomes) == sorted(
+        f"resnet50-onnxruntime-cpu-fp32-{s}-{m}" for s in ("Offline", "SingleStream") for m in ("accuracy", "performance")
+    )
+    assert set(outcomes.values()) == {"passed"}
+    # performance cases share one worker, so they never time each other
+    workers = {c["worker"] for c in parallel_doc["cases"] if c["mode"] == "performance"}
+    assert len(workers) == 1 and workers != {"main"}
+
+
+def test_results_json_and_junit_follow_the_contract(suite):
+    out = suite.path / "out"
+    result, document = _results(suite, out, "--mlperf-mode", "accuracy,performance", "-k", "Offline")
+    assert result.ret == 0
+    assert set(document) == {"cases", "machine", "versions"}
+    assert document["versions"]["loadgen"] == "6.0.17"
+    assert document["versions"]["frameworks"]["onnxruntime"]
+    cases = {c["mode"]: c for c in document["cases"]}
+    for case in cases.values():
+        assert CONTRACT_KEYS <= set(case)
+        for key in ("log_dir", "dataset", "model_file"):
+            assert Path(case[key]).is_absolute() and Path(case[key]).exists()
+        assert case["settings"]["backend"]["execution_provider"] == "CPUExecutionProvider"
+        assert case["settings"]["loadgen"]["effective_qsl_rng_seed"] == 2085463073848966840
+    accuracy, performance = cases["accuracy"], cases["performance"]
+    assert accuracy["accuracy"]["metric"] == "top1"
+    assert accuracy["accuracy"]["reference"] == pytest.approx(95.6)
+    assert accuracy["accuracy"]["threshold"] == pytest.approx(95.6 * 0.99)
+    assert accuracy["performance"] is None and performance["accuracy"] is None
+    assert performance["performance"]["metric"] == "result_samples_per_second"
+    assert performance["performance"]["result_validity"] == "VALID"
+    assert performance["performance"]["value"] > 0
+    log_dir = Path(accuracy["log_dir"])
+    assert {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json",
+            "user.conf", "accuracy.txt"} <= {p.name for p in log_dir.iterdir()}
+    assert (log_dir / "accuracy.txt").read_text().startswith(
+        f"accuracy={accuracy['accuracy']['value']:.3f}%, good=")
+    conf = (Path(performance["log_dir"]) / "user.conf").read_text()
+    assert "# origin: run style 'test'\nresnet50.Offline.min_duration = 0" in conf
+    assert "(origin: mlperf.conf, built into LoadGen)" in conf
+    junit = ET.parse(out / "junit.xml").getroot()
+    props = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert props["mlperf_performance_result_validity"] == "VALID"
+    assert "MLPerf summary" in result.stdout.str()
+
+
+def test_users_own_model_and_dataset_gate_on_the_mlperf_reference(suite, proxy_resnet50, tmp_path):
+    model = tmp_path / "my_model.onnx"
+    shutil.copy(proxy_resnet50.model_path, model)
+    dataset = tmp_path / "imagenet"
+    shutil.copytree(proxy_resnet50.dataset_dir, dataset)
+    out = suite.path / "own"
+    result, document = _results(suite, out, "--mlperf-mode", "accuracy", "-k", "Offline",
+                                "--mlperf-model-path", str(model), "--mlperf-dataset-path", str(dataset))
+    assert result.ret == 0
+    (case,) = document["cases"]
+    assert case["model_file"] == str(model) and case["dataset"] == str(dataset)
+    assert case["accuracy"]["reference"] == 76.46  # a real dataset: MLPerf's FP32 reference
+
+
+def test_real_source_offline_without_a_cached_model_errors_naming_the_url(suite, tmp_path):
+    out = suite.path / "real"
+    result = suite.runpytest_subprocess(*SELECTION, "--mlperf-cache", str(tmp_path / "empty-cache"),
+                                        "--mlperf-output", str(out), "--mlperf-mode", "accuracy", "-k", "Offline",
+                                        "--mlperf-source", "real", "--mlperf-offline")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*https://zenodo.org/record/4735647/files/resnet50_v1.onnx*"])
+    (case,) = json.loads((out / "results.json").read_text())["cases"]
+    assert case["outcome"] == "failed"

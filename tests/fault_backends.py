@@ -32,3 +32,17 @@ class HangingBackend(OnnxRuntimeBackend):
         if HangingBackend.calls > 40:
             time.sleep(3600)
         return super().predict(feed)
+
+
+class AbortingBackend(OnnxRuntimeBackend):
+    """Crashes the whole process (as a segfault in native code would)."""
+
+    calls = 0
+
+    def predict(self, feed):
+        AbortingBackend.calls += 1
+        if AbortingBackend.calls > 40:
+            import os
+
+            os.abort()
+        return super().predict(feed)

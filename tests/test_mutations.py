@@ -61,6 +61,12 @@ def test_an_sut_that_never_answers_is_killed_by_the_watchdog(proxy_resnet50, tmp
         execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=8), tmp_path / "hangs")
 
 
+def test_a_crashing_process_fails_with_the_signal(proxy_resnet50, tmp_path, fault_backends_on_path):
+    case = _case(scenario="SingleStream", mode="performance", backend="fault_backends:AbortingBackend")
+    with pytest.raises(RunFailed, match="killed by signal 6"):
+        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=60), tmp_path / "aborts")
+
+
 def test_a_model_file_the_backend_cannot_load_names_the_file(proxy_resnet50, tmp_path):
     bad = tmp_path / "not-a-model.onnx"
     bad.write_bytes(b"this is not an ONNX protobuf")

@@ -20,6 +20,10 @@ class Completer:
         response = self._lg.QuerySampleResponse
         self._lg.QuerySamplesComplete([response(qid, base + i * stride, stride) for i, qid in enumerate(ids)])
 
+    def complete_one(self, qid: int, values: np.ndarray) -> None:
+        """One sample whose response is all of ``values`` (contiguous)."""
+        self._lg.QuerySamplesComplete([self._lg.QuerySampleResponse(qid, values.ctypes.data, values.nbytes)])
+
     def fail(self, ids) -> None:
         """Complete with empty responses so LoadGen never waits forever."""
         response = self._lg.QuerySampleResponse

@@ -79,12 +79,16 @@ class _Sut:
         try:
             values = self._respond(self.store.slots(indices) if slots is None else slots)
         except BaseException:  # noqa: BLE001 - must never escape into LoadGen
-            message = traceback.format_exc()
-            self.errors.append(message)
-            print(f"SUT error (samples completed empty):\n{message}", file=sys.stderr, flush=True)
-            self.completer.fail(ids)
+            self._fail(ids)
             return
         self.completer.complete(ids, values)
+
+    def _fail(self, ids) -> None:
+        """Record the exception being handled; answer the samples empty."""
+        message = traceback.format_exc()
+        self.errors.append(message)
+        print(f"SUT error (samples completed empty):\n{message}", file=sys.stderr, flush=True)
+        self.completer.fail(ids)
 
 
 def _ids_and_indices(samples):
@@ -97,6 +101,18 @@ class InlineSut(_Sut):
     """SingleStream / MultiStream: answer inside IssueQuery."""
 
     def issue_queries(self, samples) -> None:
+        if len(samples) == 1 and not self.errors:
+            # SingleStream's hot path: no index arrays, the sample is a view.
+            sample = samples[0]
+            slot = int(self.store.slot_of[sample.index])
+            if slot >= 0:
+                try:
+                    values = self._predict(self.store.staged[slot : slot + 1])
+                except BaseException:  # noqa: BLE001 - must never escape into LoadGen
+                    self._fail([sample.id])
+                else:
+                    self.completer.complete_one(sample.id, values)
+                return
         ids, indices = _ids_and_indices(samples)
         for start in range(0, len(ids), self.max_batchsize):
             stop = start + self.max_batchsize

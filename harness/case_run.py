@@ -38,6 +38,8 @@ class Provisioned:
     labels: np.ndarray
     reference: float
     reference_source: str
+    backend_options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -64,11 +66,14 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
         layers += [[s.key, s.value, s.origin] for s in parse_user_conf(options.user_conf, bench.conf_model, case.scenario)]
     layers += options.command_line_settings(case.scenario)
     style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario)
+    from .backends import backend_class
+
     return RunSpec(
         case_id=case.id, conf_model=bench.conf_model, scenario=case.scenario, mode=case.mode,
         backend=case.backend, device=case.device, precision=case.precision,
         model_path=str(prov.model_path), samples_path=str(prov.samples_path), output_dir=str(log_dir),
-        task=bench.task, task_options=dict(options.task_options), count=options.count,
+        layout=backend_class(case.backend).layout, backend_options=dict(prov.backend_options),
+        task=bench.task, task_options={**prov.task_options, **options.task_options}, count=options.count,
         performance_sample_count=bench.performance_sample_count,
         max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
         run_style=options.run_style, settings=style + layers,

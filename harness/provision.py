@@ -43,16 +43,36 @@ def model_file(bench: Benchmark, backend: str, precision: str, *, source: str, c
                model_path: Path | None = None, offline: bool = False) -> tuple[Path, str]:
     if model_path is not None:
         path = Path(model_path).expanduser().resolve()
-        if not path.is_file():
+        if not path.exists():
             raise ProvisionError(f"--mlperf-model-path {path}: no such file")
         return path, "user"
     if source == "proxy":
-        return (PROXY_DIR / bench.proxy.model).resolve(), "proxy"
+        support = bench.backends.get(backend)
+        name = support.proxy_models.get(precision) if support else None
+        if name is None:
+            raise ProvisionError(f"the registry has no {backend} {precision} proxy model for {bench.name}")
+        return (PROXY_DIR / name).resolve(), "proxy"
     artifact = bench.artifact(backend, precision)
     if artifact is None:
         raise ProvisionError(f"the registry has no real {backend} {precision} model for {bench.name}")
     dest = Path(cache_dir) / "models" / bench.name / artifact.filename
     return fetch(artifact.url, dest, artifact.checksum, offline=offline), "real"
+
+
+def model_options(bench: Benchmark, backend: str, precision: str, model_source: str) -> tuple[dict, dict]:
+    """(backend options, task options) for the model file in use.
+
+    A real artifact may differ from the proxy (another architecture, no
+    background class); the registry says how, per artifact.
+    """
+    support = bench.backends.get(backend)
+    backend_options = dict(support.options) if support else {}
+    task_options: dict = {}
+    artifact = bench.artifact(backend, precision)
+    if model_source != "proxy" and artifact is not None:
+        backend_options.update(artifact.options)
+        task_options.update(artifact.task_options)
+    return backend_options, task_options
 
 
 def verify_real_model(bench: Benchmark, backend: str, precision: str, path: Path) -> None:
@@ -95,7 +115,9 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
         bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source,
         channel_order=channel_order, count=count,
     )
+    backend_options, task_options = model_options(bench, backend, precision, model_source)
     return Provisioned(
         model_path=path, model_source=model_source, dataset_dir=directory, samples_path=samples,
         labels=labels, reference=reference, reference_source=origin,
+        backend_options=backend_options, task_options=task_options,
     )

@@ -56,12 +56,12 @@ unit = "percent"
 reference = 50.0
 ratio = 0.99
 [proxy]
-model = "m.onnx"
 dataset = "d"
 reference = 90.0
 [backends.onnxruntime]
 devices = ["cpu"]
 precisions = ["fp32"]
+proxy_models = { fp32 = "m.onnx" }
 """
 
 

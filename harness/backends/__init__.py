@@ -20,6 +20,11 @@ from .base import (
 
 BACKENDS = {
     "onnxruntime": "harness.backends.onnxruntime_backend:OnnxRuntimeBackend",
+    "pytorch": "harness.backends.pytorch_backend:PyTorchBackend",
+    "tensorflow": "harness.backends.tensorflow_backend:TensorFlowBackend",
+    "tflite": "harness.backends.tflite_backend:TFLiteBackend",
+    "openvino": "harness.backends.openvino_backend:OpenVINOBackend",
+    "ray": "harness.backends.ray_backend:RayBackend",
     "null": "harness.backends.null:NullBackend",
 }
 

@@ -40,13 +40,18 @@ class BackendConfig:
     precision: str = "fp32"
     threads: int = 0  # 0: the backend's own choice, recorded in info()
     inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()  # the outputs predict() must return, in this order
+    # every output of the model's contract, in contract order: backends whose
+    # models have no output names (PyTorch, TFLite) return outputs by position
+    contract_outputs: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)
 
 
 class Backend(Protocol):
     name: str
-    layout: str  # "NCHW" or "NHWC": what the model expects
+    # "NCHW" or "NHWC": what the model expects. The harness stages samples in
+    # this layout once, before timing, so predict() never transposes.
+    layout: str
 
     @classmethod
     def probe(cls, device: str) -> str | None:

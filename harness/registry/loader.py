@@ -52,7 +52,9 @@ def _build(cls, data: Any, where: str, converters: dict | None = None):
 
 
 def _freeze(value):
-    return tuple(value) if isinstance(value, list) else value
+    if isinstance(value, list):
+        return tuple(value)
+    return value
 
 
 def _check_values(values, allowed, where):

@@ -27,7 +27,6 @@ class AccuracySpec:
 
 @dataclass(frozen=True)
 class ProxySpec:
-    model: str
     dataset: str
     reference: float
 
@@ -36,6 +35,10 @@ class ProxySpec:
 class BackendSupport:
     devices: tuple[str, ...]
     precisions: tuple[str, ...]
+    # precision -> proxy model file under harness/proxies (file or folder)
+    proxy_models: dict = field(default_factory=dict)
+    # passed to the backend as BackendConfig.options (e.g. an architecture)
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Artifact:
     filename: str
     url: str
     checksum: str
+    # how this file differs from the proxy: backend options, task options
+    options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

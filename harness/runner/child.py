@@ -22,7 +22,7 @@ from ..backends import BackendConfig, backend_class
 from ..tasks import make_task
 from .calibrate import calibrate, prefers_single_views, targets
 from .responses import Completer
-from .samples import SampleStore
+from .samples import LayoutView, SampleStore
 from .spec import RESULT_FILE, RunSpec
 from .sut import SUTS
 
@@ -66,13 +66,15 @@ def run(spec: RunSpec) -> int:
         BackendConfig(
             model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
             threads=spec.threads or _default_threads(spec.scenario), inputs=task.inputs, outputs=task.outputs,
+            contract_outputs=task.contract_outputs,
             # Server's threads share the cores with the backend's pool: no spinning.
-            options={"spin": spec.scenario != "Server"},
+            options={"spin": spec.scenario != "Server", **spec.backend_options},
         )
     )
     source = np.load(spec.samples_path, mmap_mode="r")
     if spec.count:
         source = source[: spec.count]
+    source = LayoutView(source, spec.layout)
     calibration = calibrate(backend, task, source, spec.max_batchsize)
 
     merged, builtin = _resolve_settings(lg, spec, calibration)

@@ -9,6 +9,31 @@ from __future__ import annotations
 import numpy as np
 
 
+class LayoutView:
+    """The preprocessed (NCHW) cache, read in the layout a backend wants.
+
+    Indexing returns arrays already transposed (NHWC for TensorFlow-style
+    models); staging copies them once, before timing starts.
+    """
+
+    def __init__(self, source: np.ndarray, layout: str):
+        if layout not in ("NCHW", "NHWC"):
+            raise ValueError(f"unknown layout {layout!r}; expected NCHW or NHWC")
+        self.source, self.layout = source, layout
+        sample = source.shape[1:]
+        self.shape = (len(source),) + (sample if layout == "NCHW" else (sample[1], sample[2], sample[0]))
+        self.dtype = source.dtype
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key) -> np.ndarray:
+        part = self.source[key]
+        if self.layout == "NHWC":
+            part = part.transpose(0, 2, 3, 1) if part.ndim == 4 else part.transpose(1, 2, 0)
+        return np.ascontiguousarray(part)
+
+
 class SampleStore:
     def __init__(self, source: np.ndarray):
         self.source = source  # usually a read-only memmap of the preprocessed cache

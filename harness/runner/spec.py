@@ -24,6 +24,8 @@ class RunSpec:
     output_dir: str
     task: str
     task_options: dict = field(default_factory=dict)
+    layout: str = "NCHW"  # how the backend wants samples staged
+    backend_options: dict = field(default_factory=dict)
     count: int | None = None
     performance_sample_count: int = 1024
     max_batchsize: int = 32

@@ -25,6 +25,11 @@ class ImageClassification:
     def outputs(self) -> tuple[str, ...]:
         return (self.argmax_output,)
 
+    @property
+    def contract_outputs(self) -> tuple[str, ...]:
+        """Every output of the real model, in its order."""
+        return (self.argmax_output, "softmax_tensor:0")
+
     def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return {self.input_name: batch}
 

@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# The framework backends CI tests; a backend whose framework is missing skips with the reason.
+EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,test
 STAMP  := $(VENV)/.installed-stamp
 OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
@@ -13,7 +15,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[onnxruntime,test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	$(PY) -m pip check
 	touch $(STAMP)
 

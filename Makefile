@@ -9,7 +9,7 @@ OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
-.PHONY: venv bench test bench-overhead clean
+.PHONY: venv bench test bench-overhead bench-backends clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,9 @@ test: $(STAMP)
 
 bench-overhead: $(STAMP)
 	$(PY) -m benchmarks.overhead $(BENCH_ARGS)
+
+bench-backends: $(STAMP)
+	$(PY) -m benchmarks.backends $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/run-* reports/bench-*

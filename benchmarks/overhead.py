@@ -32,14 +32,21 @@ from harness.matrix import Case
 from harness.options import RunOptions
 from harness.provision import provision
 from harness.registry import load_registry
+from harness.runner.samples import LayoutView
 from harness.tasks import make_task
 
 
-def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0) -> dict:
-    task = make_task(bench.task)
-    backend = backend_class(backend_name)()
-    backend.load(BackendConfig(model_path=prov.model_path, threads=threads, inputs=task.inputs, outputs=task.outputs))
-    staged = np.ascontiguousarray(np.load(prov.samples_path, mmap_mode="r"))
+def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0,
+              precision: str = "fp32") -> dict:
+    task = make_task(bench.task, **prov.task_options)
+    cls = backend_class(backend_name)
+    backend = cls()
+    backend.load(BackendConfig(model_path=prov.model_path, precision=precision, threads=threads, inputs=task.inputs,
+                               outputs=task.outputs, contract_outputs=task.contract_outputs,
+                               options=dict(prov.backend_options)))
+    # staged exactly as the harness stages it: the backend's own layout
+    source = LayoutView(np.load(prov.samples_path, mmap_mode="r"), cls.layout)
+    staged = source[:len(source)]
     rng = np.random.default_rng(seed)
     # Like an Offline query: samples drawn with replacement, served in index order.
     indices = np.sort(rng.integers(0, len(staged), samples))

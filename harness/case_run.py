@@ -17,7 +17,7 @@ from .metrics.top1 import top1
 from .options import RunOptions
 from .registry import Benchmark
 from .runner import ChildRun, RunSpec, launch
-from .settings import parse_user_conf
+from .settings import parse_user_conf, style_settings
 
 # MLPerf's metric per scenario: (detail-log key, unit)
 PERFORMANCE_METRICS = {
@@ -81,7 +81,6 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
 
 
 def _style_layer(run_style: str, scenario: str) -> list[list]:
-    from .settings import style_settings
     return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario)]
 
 

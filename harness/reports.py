@@ -115,7 +115,8 @@ def write_results(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def _metric_text(record: dict) -> str:
+def _metric_text(record: dict) -> tuple[str, str]:
+    """(metric, threshold) as the summary table prints them."""
     if record.get("accuracy"):
         acc = record["accuracy"]
         return f"{acc['metric']} {acc['value']:.3f}", f"{acc['threshold']:.3f}"

@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The framework backends CI tests; a backend whose framework is missing skips with the reason.
-EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,test
+EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,openvino,tvm,ray,test
+# Every transitive version, frozen from a green run: CI installs exactly these.
+CONSTRAINTS ?= requirements/constraints.txt
 STAMP  := $(VENV)/.installed-stamp
 OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
@@ -13,9 +15,9 @@ BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	$(PY) -m pip check
 	touch $(STAMP)
 

@@ -18,20 +18,28 @@ def test_building_twice_gives_the_same_list():
 
 
 def test_selection_narrows_every_axis():
-    cases = build_cases({"scenario": ["Offline"], "mode": ["accuracy"], "device": ["cpu"], "precision": ["fp32"]})
+    cases = build_cases({"scenario": ["Offline"], "mode": ["accuracy"], "device": ["cpu"], "precision": ["fp32"],
+                         "backend": ["onnxruntime"]})
     assert [c.id for c in cases] == ["resnet50-onnxruntime-cpu-fp32-Offline-accuracy"]
     assert cases[0].unsupported is None
 
 
 def test_unsupported_combinations_are_kept_with_a_reason():
-    cases = {c.id: c for c in build_cases({"device": ["tpu"]})}
+    cases = {c.id: c for c in build_cases({"device": ["tpu"], "backend": ["onnxruntime"]})}
     assert cases and all(c.unsupported for c in cases.values())
     assert "TPU" in cases["resnet50-onnxruntime-tpu-fp32-Offline-accuracy"].unsupported
 
 
-def test_the_eight_cpu_fp32_cases_are_offered():
-    offered = [c for c in build_cases({"device": ["cpu"], "precision": ["fp32"]}) if c.unsupported is None]
+def test_the_eight_onnxruntime_cpu_fp32_cases_are_offered():
+    selection = {"device": ["cpu"], "precision": ["fp32"], "backend": ["onnxruntime"]}
+    offered = [c for c in build_cases(selection) if c.unsupported is None]
     assert len(offered) == 8
+
+
+def test_backends_that_cannot_be_offered_carry_the_reason():
+    cases = build_cases({"backend": ["ncnn", "deepsparse"]})
+    assert cases and all(c.unsupported for c in cases)
+    assert all("onnx" in c.unsupported.lower() for c in cases)
 
 
 def test_unknown_value_lists_the_valid_ones():

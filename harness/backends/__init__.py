@@ -25,6 +25,7 @@ BACKENDS = {
     "tflite": "harness.backends.tflite_backend:TFLiteBackend",
     "openvino": "harness.backends.openvino_backend:OpenVINOBackend",
     "ray": "harness.backends.ray_backend:RayBackend",
+    "tvm": "harness.backends.tvm_backend:TVMBackend",
     "null": "harness.backends.null:NullBackend",
 }
 

@@ -39,6 +39,8 @@ class BackendSupport:
     proxy_models: dict = field(default_factory=dict)
     # passed to the backend as BackendConfig.options (e.g. an architecture)
     options: dict = field(default_factory=dict)
+    # why combinations outside devices x precisions are not offered
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ class Benchmark:
         if support is None:
             return f"{backend} is not offered for {self.name}"
         if device not in support.devices:
-            return f"{backend} is not offered on {device} for {self.name}"
+            return support.reason or f"{backend} is not offered on {device} for {self.name}"
         if precision not in support.precisions:
-            return f"{backend} offers no {precision} model for {self.name}"
+            return support.reason or f"{backend} offers no {precision} model for {self.name}"
         return None
 
     def artifact(self, backend: str, precision: str, kind: str = "model") -> Artifact | None:

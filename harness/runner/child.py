@@ -7,6 +7,7 @@ Exit status: 0 ran to the end, 3 the SUT raised (samples were completed empty),
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ import numpy as np
 from .. import settings as conf
 from ..backends import BackendConfig, backend_class
 from ..tasks import make_task
-from .calibrate import calibrate, prefers_single_views, targets
+from .calibrate import calibrate, prefers_single_views, targets, warm_batch_sizes
 from .responses import Completer
 from .samples import LayoutView, SampleStore
 from .spec import RESULT_FILE, RunSpec
@@ -49,7 +50,7 @@ def _resolve_settings(lg, spec: RunSpec, calibration: dict) -> tuple[dict, dict]
     given = [conf.Setting(key, value, origin) for key, value, origin in spec.settings]
     measured = [
         conf.Setting(key, value, "calibrated: measured before the run")
-        for key, value in targets(calibration, spec.scenario, spec.mode).items()
+        for key, value in targets(calibration, spec.scenario, spec.mode, spec.run_style).items()
     ]
     merged = conf.merge(measured, given)  # what the user said beats the measurement
     conf.check_valid_style(spec.run_style, conf.merge(given))
@@ -76,6 +77,8 @@ def run(spec: RunSpec) -> int:
         source = source[: spec.count]
     source = LayoutView(source, spec.layout)
     calibration = calibrate(backend, task, source, spec.max_batchsize)
+    if spec.scenario == "Server":
+        warm_batch_sizes(backend, task, source, spec.max_batchsize)
 
     merged, builtin = _resolve_settings(lg, spec, calibration)
     user_conf = out / "user.conf"
@@ -98,10 +101,17 @@ def run(spec: RunSpec) -> int:
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     started = time.time()
+    # A cyclic-GC pass over everything set up so far can stall the SUT's
+    # threads for milliseconds, in the middle of a latency-bound run: move
+    # the set-up objects out of the GC's sight and collect only after it.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     try:
         # The case folder is fresh and empty: no stray audit.config applies.
         lg.StartTestWithLogSettings(lg_sut, qsl, settings, log_settings, "audit.config")
     finally:
+        gc.enable()
         sut.stop()
         lg.DestroySUT(lg_sut)
         lg.DestroyQSL(qsl)

@@ -40,7 +40,7 @@ def warm_batch_sizes(backend, task, source, max_batchsize: int, largest: int = 8
     retraces; in Server those first runs land inside latency-bound queries.
     """
     for size in range(1, min(largest, max_batchsize, len(source)) + 1):
-        backend.predict(task.feed(np.ascontiguousarray(source[:size])))
+        backend.predict(task.feed(source[:size]))
 
 
 def calibrate(backend, task, source: np.ndarray, max_batchsize: int, samples_per_query: int = 8) -> dict:

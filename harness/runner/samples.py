@@ -31,7 +31,9 @@ class LayoutView:
         part = self.source[key]
         if self.layout == "NHWC":
             part = part.transpose(0, 2, 3, 1) if part.ndim == 4 else part.transpose(1, 2, 0)
-        return np.ascontiguousarray(part)
+        # A fresh, writable array: a slice of the read-only memmap would be
+        # refused by frameworks that import buffers through DLPack (TVM).
+        return np.require(part, requirements=["C_CONTIGUOUS", "WRITEABLE", "OWNDATA"])
 
 
 class SampleStore:

@@ -19,6 +19,20 @@ def proxy_resnet50(tmp_path_factory):
     return provision(load_registry()["resnet50"], "onnxruntime", "fp32", cache_dir=cache)
 
 
+@pytest.fixture(scope="session")
+def nhwc_reference_samples(proxy_resnet50):
+    """The first 64 preprocessed val samples, NHWC float32, with ONNX Runtime's answers and the labels."""
+    import numpy as np
+
+    from harness.proxies import RESNET50_PROXY_ONNX
+
+    ort = pytest.importorskip("onnxruntime", reason="the comparison needs the ONNX proxy's runtime")
+    nchw = np.ascontiguousarray(np.load(proxy_resnet50.samples_path, mmap_mode="r")[:64])
+    session = ort.InferenceSession(str(RESNET50_PROXY_ONNX), providers=["CPUExecutionProvider"])
+    argmax, softmax = session.run(["ArgMax:0", "softmax_tensor:0"], {"input_tensor:0": nchw})
+    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)), argmax, softmax, proxy_resnet50.labels[:64]
+
+
 @pytest.fixture
 def fault_backends_on_path(monkeypatch):
     """Child processes can import tests/fault_backends.py as ``fault_backends``."""

@@ -54,13 +54,8 @@ def _loaded(path=SAVEDMODEL, **kwargs) -> TensorFlowBackend:
 
 
 @pytest.fixture(scope="module")
-def samples(proxy_resnet50):
-    """The first 64 preprocessed val samples, NHWC float32, with ONNX Runtime's answers and the labels."""
-    ort = pytest.importorskip("onnxruntime", reason="the comparison needs the ONNX proxy's runtime")
-    nchw = np.ascontiguousarray(np.load(proxy_resnet50.samples_path, mmap_mode="r")[:64])
-    session = ort.InferenceSession(str(RESNET50_PROXY_ONNX), providers=["CPUExecutionProvider"])
-    argmax, softmax = session.run([ARGMAX, SOFTMAX], {INPUT: nchw})
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)), argmax, softmax, proxy_resnet50.labels[:64]
+def samples(nhwc_reference_samples):
+    return nhwc_reference_samples
 
 
 @pytest.fixture(scope="module")

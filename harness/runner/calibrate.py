@@ -74,6 +74,7 @@ def calibrate(backend, task, source: np.ndarray, max_batchsize: int, samples_per
 # 1024-query run; a few seconds of arrivals, between these bounds.
 SERVER_TEST_SECONDS = 5.0
 SERVER_TEST_QUERIES = (4096, 8192)
+SERVER_TEST_MAX_QPS = 250.0
 
 
 def targets(calibration: dict, scenario: str, mode: str, run_style: str = "test") -> dict:
@@ -92,6 +93,10 @@ def targets(calibration: dict, scenario: str, mode: str, run_style: str = "test"
             qps = round(min(throughput * SERVER_FRACTION, SERVER_SINGLE_BUSY / single_s), 3)
         if run_style != "test" or mode == "accuracy":
             return {"target_qps": qps}
+        # A scheduling stall of tens of ms on a shared VM makes every query
+        # that arrives during it late; at a modest rate it hits few enough of
+        # them for early stopping to tolerate (seen: 50 ms at 600 QPS failed).
+        qps = min(qps, SERVER_TEST_MAX_QPS)
         low, high = SERVER_TEST_QUERIES
         return {"target_qps": qps, "min_query_count": int(min(high, max(low, qps * SERVER_TEST_SECONDS)))}
     if scenario == "SingleStream":

@@ -11,7 +11,7 @@ OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
-.PHONY: venv bench test bench-overhead bench-backends clean
+.PHONY: venv bench test bench-overhead bench-backends bench-generation clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,9 @@ bench-overhead: $(STAMP)
 
 bench-backends: $(STAMP)
 	$(PY) -m benchmarks.backends $(BENCH_ARGS)
+
+bench-generation: $(STAMP)
+	$(PY) -m benchmarks.generation $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/run-* reports/bench-*

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks.accuracy import AccuracyVerdict
+from .checks.accuracy import AccuracyVerdict, verdicts
 from .matrix import Case
-from .metrics.top1 import top1
 from .options import RunOptions
 from .registry import Benchmark
 from .runner import ChildRun, RunSpec, launch
@@ -26,6 +25,8 @@ PERFORMANCE_METRICS = {
     "SingleStream": ("early_stopping_latency_ss", "ns"),
     "MultiStream": ("early_stopping_latency_ms", "ns"),
 }
+# LLMs also report tokens/s (detail-log keys, where the run logs them)
+TOKEN_METRICS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
 
 
 @dataclass
@@ -35,11 +36,19 @@ class Provisioned:
     model_source: str  # "proxy" | "user" | "real"
     dataset_dir: Path
     samples_path: Path
-    labels: np.ndarray
-    reference: float
+    evaluation: object  # harness.accuracy.scoring: .score(log_path) -> Scored
+    reference: float  # the primary metric's
     reference_source: str
     backend_options: dict = field(default_factory=dict)
     task_options: dict = field(default_factory=dict)
+    # every gated metric -> the reference the gate uses (primary included)
+    references: dict = field(default_factory=dict)
+    tokenizer_dir: Path | None = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """ImageNet labels (image classification only)."""
+        return np.asarray(self.evaluation.labels)
 
 
 @dataclass
@@ -50,6 +59,7 @@ class CaseResult:
     duration_s: float
     child: ChildRun
     accuracy: AccuracyVerdict | None = None
+    accuracy_also: list[AccuracyVerdict] = field(default_factory=list)
     accuracy_line: str | None = None
     performance: dict | None = None
     failures: list[str] = field(default_factory=list)
@@ -65,23 +75,36 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
     if options.user_conf:
         layers += [[s.key, s.value, s.origin] for s in parse_user_conf(options.user_conf, bench.conf_model, case.scenario)]
     layers += options.command_line_settings(case.scenario)
-    style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario)
     from .backends import backend_class
+    from .tasks import TASKS
+
+    generative = getattr(TASKS[bench.task], "generative", False)
+    style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario, generative)
+    backend_spec = bench.backend_spec(case.backend)
 
     return RunSpec(
         case_id=case.id, conf_model=bench.conf_model, scenario=case.scenario, mode=case.mode,
-        backend=case.backend, device=case.device, precision=case.precision,
+        backend=backend_spec, device=case.device, precision=case.precision,
         model_path=str(prov.model_path), samples_path=str(prov.samples_path), output_dir=str(log_dir),
-        layout=backend_class(case.backend).layout, backend_options=dict(prov.backend_options),
-        task=bench.task, task_options={**prov.task_options, **options.task_options}, count=options.count,
+        layout=backend_class(backend_spec).layout, backend_options=dict(prov.backend_options),
+        task=bench.task, task_options=_task_options(bench, prov, options, generative),
+        count=options.count,
         performance_sample_count=bench.performance_sample_count,
         max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
         run_style=options.run_style, settings=style + layers,
     )
 
 
-def _style_layer(run_style: str, scenario: str) -> list[list]:
-    return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario)]
+def _task_options(bench: Benchmark, prov: Provisioned, options: RunOptions, generative: bool) -> dict:
+    """Registry, then the model file's, then the caller's (mutation tests)."""
+    merged = {**bench.task_options, **prov.task_options, **options.task_options}
+    if generative:
+        merged.setdefault("response_dtype", bench.response_dtype)  # int64 gptj, int32 llama2
+    return merged
+
+
+def _style_layer(run_style: str, scenario: str, generative: bool = False) -> list[list]:
+    return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario, generative)]
 
 
 def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> CaseResult:
@@ -111,16 +134,14 @@ def _accuracy(result: CaseResult, bench: Benchmark, prov: Provisioned, detail) -
     log_path = result.log_dir / "mlperf_log_accuracy.json"
     if detail.num_errors:
         result.failures.append(f"LoadGen logged {detail.num_errors} error(s) in {result.log_dir / 'mlperf_log_detail.txt'}")
-    score = top1(log_path, prov.labels, dtype=bench.response_dtype)
-    result.accuracy_line = score.official_line()
-    (result.log_dir / "accuracy.txt").write_text(result.accuracy_line + "\n")
-    verdict = AccuracyVerdict(
-        metric=bench.accuracy.metric, value=score.percent, reference=prov.reference,
-        ratio=bench.accuracy.ratio, log_path=str(log_path),
-    )
-    result.accuracy = verdict
+    scored = prov.evaluation.score(log_path)
+    result.accuracy_line = scored.lines[0]
+    (result.log_dir / "accuracy.txt").write_text("\n".join(scored.lines) + "\n")
+    found = verdicts(bench.accuracy_specs, scored, prov.references or {bench.accuracy.metric: prov.reference}, str(log_path))
+    result.accuracy, result.accuracy_also = found[0], found[1:]
     total = result.child.result["samples_total"] if result.child.result else None
-    if total is not None and score.total != total:
-        result.failures.append(f"accuracy log {log_path} answers {score.total} of the {total} samples")
-    if not verdict.passed:
-        result.failures.append(f"accuracy gate failed: {verdict.message()}")
+    if total is not None and scored.answered != total and bench.task != "question-answering":
+        result.failures.append(f"accuracy log {log_path} answers {scored.answered} of the {total} samples")
+    for verdict in found:
+        if not verdict.passed:
+            result.failures.append(f"accuracy gate failed: {verdict.message()}")

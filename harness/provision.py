@@ -12,16 +12,15 @@ temporary name, then renamed.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-
-import numpy as np
 
 from .artifacts.cache import ensure_artifact
 from .artifacts.checksum import verify
 from .artifacts.download import fetch
 from .case_run import Provisioned
-from .datasets.imagenet import read_val_map
-from .datasets.preprocessed import load_or_build
+from .datasets.formats import dataset_format
+from .datasets.vocabulary import TOKENIZER_FILES, check_model_vocabulary
 from .proxies import PROXY_DIR
 from .registry import Benchmark
 
@@ -33,10 +32,7 @@ class ProvisionError(RuntimeError):
 
 
 def proxy_dataset(bench: Benchmark, cache_dir: Path) -> Path:
-    from .proxies import digits_imagenet
-
-    name = f"datasets/{bench.proxy.dataset}-v{digits_imagenet.GENERATOR_VERSION}"
-    return ensure_artifact(cache_dir, name, build=lambda tmp: digits_imagenet.render_dataset(tmp, "val"))
+    return dataset_format(bench.dataset_format).proxy_directory(bench, cache_dir)
 
 
 def model_file(bench: Benchmark, backend: str, precision: str, *, source: str, cache_dir: Path,
@@ -67,7 +63,9 @@ def model_options(bench: Benchmark, backend: str, precision: str, model_source: 
     """
     support = bench.backends.get(backend)
     backend_options = dict(support.options) if support else {}
-    task_options: dict = {}
+    task_options: dict = dict(bench.proxy.task_options) if model_source == "proxy" else {}
+    if model_source == "proxy":
+        backend_options.update(bench.proxy.backend_options)
     artifact = bench.artifact(backend, precision)
     if model_source != "proxy" and artifact is not None:
         backend_options.update(artifact.options)
@@ -82,28 +80,70 @@ def verify_real_model(bench: Benchmark, backend: str, precision: str, path: Path
         verify(path, artifact.checksum)
 
 
+def tokenizer_folder(bench: Benchmark, *, source: str, cache_dir: Path, model_path: Path | None,
+                     tokenizer_path: Path | None, offline: bool = False) -> Path | None:
+    """Where the tokenizer comes from: the user's, the model folder's, the proxy's, or the real artifact."""
+    if tokenizer_path is not None:
+        path = Path(tokenizer_path).expanduser().resolve()
+        if not path.exists():
+            raise ProvisionError(f"--mlperf-tokenizer-path {path}: no such file or folder")
+        return path if path.is_dir() else path.parent
+    if model_path is not None:
+        folder = Path(model_path).expanduser().resolve()
+        if folder.is_dir() and any((folder / name).is_file() for name in TOKENIZER_FILES):
+            return folder
+    if bench.proxy.tokenizer is None:
+        return None
+    if source == "proxy" and model_path is None:
+        return (PROXY_DIR / bench.proxy.tokenizer).resolve()
+    artifact = next((a for a in bench.artifacts if a.kind == "tokenizer"), None)
+    if artifact is None or source != "real":
+        raise ProvisionError(
+            f"{bench.name} needs the tokenizer that belongs to the model: pass --mlperf-tokenizer-path"
+        )
+    dest = Path(cache_dir) / "models" / bench.name / artifact.filename
+    return fetch(artifact.url, dest, artifact.checksum, offline=offline).parent
+
+
+def model_limits(model_path: Path) -> int:
+    """The model's maximum positions, read from a Hugging Face config.json (0: unknown)."""
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
+        return 0
+    data = json.loads(config.read_text())
+    return int(data.get("max_position_embeddings") or data.get("n_positions") or 0)
+
+
 def dataset(bench: Benchmark, *, cache_dir: Path, dataset_path: Path | None, source: str,
-            channel_order: str = "RGB", count: int | None = None) -> tuple[Path, Path, np.ndarray, float, str]:
-    """(dataset dir, preprocessed samples .npy, labels, reference, reference origin)."""
+            channel_order: str = "RGB", count: int | None = None, tokenizer_dir: Path | None = None,
+            model_path: Path | None = None, task_options: dict | None = None):
+    """(Prepared dataset, references by metric, reference origin)."""
+    fmt = dataset_format(bench.dataset_format)
     if dataset_path is not None:
         directory = Path(dataset_path).expanduser().resolve()
-        read_val_map(directory, count=count)  # clear errors before any long preprocessing
-        reference, origin = bench.accuracy.reference, "MLPerf FP32 reference (registry)"
+        fmt.check(directory, count)  # clear errors before any long preprocessing
+        references = {spec.metric: spec.reference for spec in bench.accuracy_specs}
+        origin = "MLPerf FP32 reference (registry)"
     elif source == "real":
         raise ProvisionError(
-            f"the real {bench.dataset_format} dataset cannot be downloaded; pass --mlperf-dataset-path "
-            "pointing at the validation set (val_map.txt and the JPEG files)"
+            f"the real {bench.dataset_format} dataset cannot be downloaded; pass --mlperf-dataset-path {fmt.real_hint}"
         )
     else:
-        directory = proxy_dataset(bench, cache_dir)
-        reference, origin = bench.proxy.reference, "proxy's measured FP32 reference (registry)"
-    samples, labels, _ = load_or_build(directory, cache_dir, count=count, channel_order=channel_order)
-    return directory, samples, np.load(labels), reference, origin
+        directory = fmt.proxy_directory(bench, cache_dir)
+        references = {spec.metric: bench.proxy_reference(spec.metric) for spec in bench.accuracy_specs}
+        origin = "proxy's measured FP32 reference (registry)"
+    extra = {}
+    if bench.task == "text-generation":
+        extra = {"max_positions": model_limits(model_path) if model_path else 0,
+                 "max_new_tokens": int({**bench.task_options, **(task_options or {})}.get("max_new_tokens", 0))}
+    prepared = fmt.prepare(directory, cache_dir=cache_dir, count=count, channel_order=channel_order,
+                           tokenizer_dir=tokenizer_dir, dtype=bench.response_dtype, **extra)
+    return prepared, references, origin
 
 
 def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path, source: str = "proxy",
               model_path: Path | None = None, dataset_path: Path | None = None, offline: bool = False,
-              channel_order: str = "RGB", count: int | None = None) -> Provisioned:
+              channel_order: str = "RGB", count: int | None = None, tokenizer_path: Path | None = None) -> Provisioned:
     if source not in SOURCES:
         raise ProvisionError(f"unknown source {source!r}; valid: {', '.join(SOURCES)}")
     path, model_source = model_file(
@@ -111,13 +151,19 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
     )
     if model_source == "user":
         verify_real_model(bench, backend, precision, path)
-    directory, samples, labels, reference, origin = dataset(
-        bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source,
-        channel_order=channel_order, count=count,
-    )
+    tokenizer_dir = tokenizer_folder(bench, source=source, cache_dir=cache_dir, model_path=model_path,
+                                     tokenizer_path=tokenizer_path, offline=offline)
+    if tokenizer_dir is not None:
+        check_model_vocabulary(path, tokenizer_dir)
     backend_options, task_options = model_options(bench, backend, precision, model_source)
+    prepared, references, origin = dataset(
+        bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source, channel_order=channel_order,
+        count=count, tokenizer_dir=tokenizer_dir, model_path=path, task_options=task_options,
+    )
     return Provisioned(
-        model_path=path, model_source=model_source, dataset_dir=directory, samples_path=samples,
-        labels=labels, reference=reference, reference_source=origin,
-        backend_options=backend_options, task_options=task_options,
+        model_path=path, model_source=model_source, dataset_dir=prepared.directory,
+        samples_path=prepared.samples_path, evaluation=prepared.evaluation,
+        reference=references[bench.accuracy.metric], reference_source=origin,
+        backend_options=backend_options, task_options=task_options, references=references,
+        tokenizer_dir=tokenizer_dir,
     )

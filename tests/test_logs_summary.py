@@ -211,3 +211,24 @@ def test_real_summaries_parse(run_dir):
         assert summary.fields["min_duration_satisfied"] == "Yes"
     else:
         assert "result_is" not in summary.fields
+
+
+def test_equal_issue_warning_paragraph_is_kept_as_one_notice(tmp_path):
+    # LoadGen 6 prints this after the test parameters of LLM runs (sample_concatenate_permutation on).
+    text = (
+        "Scenario : Offline\n"
+        "performance_sample_count : 13368\n"
+        "WARNING: sample_concatenate_permutation was set to true. \n"
+        "Generated samples per query might be different as the one in the setting.\n"
+        "Check the generated_samples_per_query line in the detailed log for the real\n"
+        "samples_per_query value\n"
+        "\n"
+        "No warnings encountered during test.\n"
+    )
+    path = tmp_path / "mlperf_log_summary.txt"
+    path.write_text(text)
+    summary = parse_summary(path)
+    assert summary.fields["notice"].startswith("WARNING: sample_concatenate_permutation was set to true.")
+    assert summary.fields["notice"].endswith("for the real samples_per_query value")
+    assert summary.fields["performance_sample_count"] == 13368
+    assert summary.fields["num_warnings"] == 0

@@ -18,8 +18,8 @@ def test_building_twice_gives_the_same_list():
 
 
 def test_selection_narrows_every_axis():
-    cases = build_cases({"scenario": ["Offline"], "mode": ["accuracy"], "device": ["cpu"], "precision": ["fp32"],
-                         "backend": ["onnxruntime"]})
+    cases = build_cases({"model": ["resnet50"], "scenario": ["Offline"], "mode": ["accuracy"], "device": ["cpu"],
+                         "precision": ["fp32"], "backend": ["onnxruntime"]})
     assert [c.id for c in cases] == ["resnet50-onnxruntime-cpu-fp32-Offline-accuracy"]
     assert cases[0].unsupported is None
 
@@ -31,7 +31,7 @@ def test_unsupported_combinations_are_kept_with_a_reason():
 
 
 def test_the_eight_onnxruntime_cpu_fp32_cases_are_offered():
-    selection = {"device": ["cpu"], "precision": ["fp32"], "backend": ["onnxruntime"]}
+    selection = {"model": ["resnet50"], "device": ["cpu"], "precision": ["fp32"], "backend": ["onnxruntime"]}
     offered = [c for c in build_cases(selection) if c.unsupported is None]
     assert len(offered) == 8
 
@@ -51,3 +51,12 @@ def test_every_axis_value_is_a_marker_vocabulary_word():
     values = axis_values()
     assert set(values) == {"model", "backend", "device", "precision", "scenario", "mode"}
     assert values["mode"] == ("accuracy", "performance")
+
+
+def test_language_benchmarks_offer_the_mlperf_scenarios_only():
+    offered = {(c.model, c.scenario) for c in build_cases({"device": ["cpu"], "precision": ["fp32"]})
+               if c.unsupported is None}
+    assert {s for m, s in offered if m == "bert-99"} == {"Offline", "Server", "SingleStream"}
+    assert {s for m, s in offered if m == "bert-99.9"} == {"Offline", "Server"}
+    assert {s for m, s in offered if m.startswith("gptj")} == {"Offline", "Server", "SingleStream"}
+    assert {s for m, s in offered if m.startswith("llama2-70b")} == {"Offline", "Server"}

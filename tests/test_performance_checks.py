@@ -288,3 +288,15 @@ def test_format_failures_groups_by_log_path():
         "  - no_errors: LoadGen logged 1 error(s): 'boom' (expected 0, got 1)",
     ]
     assert format_failures([]) == "all performance checks passed"
+
+
+def test_a_first_token_reported_with_the_last_fails_streaming():
+    record = {"effective_scenario": "Server", "effective_test_mode": "PerformanceOnly",
+              "result_first_token_50.00_percentile_latency_ns": 98_000_000,
+              "result_50.00_percentile_latency_ns": 100_000_000, "path": "run"}
+    from harness.checks.performance import check_first_token_streamed
+
+    failure = check_first_token_streamed(record)
+    assert failure is not None and failure.check == "first_token_streamed" and "98%" in failure.message
+    streamed = dict(record, **{"result_first_token_50.00_percentile_latency_ns": 3_000_000})
+    assert check_first_token_streamed(streamed) is None

@@ -152,11 +152,20 @@ class PyTorchBackend:
         torch.set_num_threads(self._threads)
         arch = config.options.get("architecture", DEFAULT_ARCHITECTURE)
         kwargs = {k: config.options[k] for k in ARCHITECTURE_ARGS if k in config.options}
-        try:
-            model = self._architecture(arch)(**kwargs)
-        except TypeError as exc:
-            raise BackendError(f"the pytorch architecture {arch} does not take the options {kwargs}: {exc}") from exc
-        self._load_state(torch, config, arch, model)
+        cls = self._architecture(arch)
+        if config.model_path.is_dir() and hasattr(cls, "from_dir"):
+            # A saved folder (config + weights, e.g. a transformers model): the
+            # architecture reads its own configuration from it.
+            try:
+                model = cls.from_dir(config.model_path)
+            except (OSError, ValueError) as exc:
+                raise ModelLoadError(f"{config.model_path}: {arch}.from_dir cannot load this folder: {exc}") from exc
+        else:
+            try:
+                model = cls(**kwargs)
+            except TypeError as exc:
+                raise BackendError(f"the pytorch architecture {arch} does not take the options {kwargs}: {exc}") from exc
+            self._load_state(torch, config, arch, model)
         model.eval().requires_grad_(False)
         self._torch, self._float32 = torch, torch.float32
         self._device = self._torch_device(torch, config.device)
@@ -164,6 +173,8 @@ class PyTorchBackend:
         model.to(device=self._device, dtype=self._dtype)
         self._model, self._config, self._arch = model, config, arch
         self._input = config.inputs[0] if config.inputs else None
+        # Models with several inputs (BERT) take them positionally, in contract order.
+        self._inputs = tuple(config.inputs) if len(config.inputs) > 1 else ()
         self._positions = self._output_positions(config, arch)
         self._check_placement(config)
 
@@ -197,20 +208,27 @@ class PyTorchBackend:
         return list(self._model.parameters()) + list(self._model.buffers())
 
     # inference -------------------------------------------------------------
-    def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _tensor(self, array: np.ndarray):
         torch = self._torch
-        batch = feed[self._input] if self._input else next(iter(feed.values()))
-        if batch.flags.writeable:
-            x = torch.from_numpy(batch)  # shares the staged memory: no copy on CPU fp32
+        if array.flags.writeable:
+            x = torch.from_numpy(array)  # shares the staged memory: no copy on CPU fp32
         else:
             # The model never writes its input; torch warns (once) about sharing
             # a read-only buffer, and copying it instead would cost a batch copy.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                x = torch.from_numpy(batch)
+                x = torch.from_numpy(array)
+        # One conversion does the device move and the cast; a no-op on CPU
+        # fp32. Token ids and masks stay integers.
+        return x.to(device=self._device, dtype=self._dtype if x.is_floating_point() else None)
+
+    def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        torch = self._torch
         with torch.inference_mode():
-            # One conversion does the device move and the cast; a no-op on CPU fp32.
-            outputs = self._model(x.to(device=self._device, dtype=self._dtype))
+            if self._inputs:
+                outputs = self._model(*(self._tensor(feed[name]) for name in self._inputs))
+            else:
+                outputs = self._model(self._tensor(feed[self._input] if self._input else next(iter(feed.values()))))
             if not self._outputs_checked:
                 self._check_outputs(outputs)
             return [self._numpy(outputs[i]) for i in self._positions]

@@ -171,7 +171,7 @@ _TPOT_STAT = re.compile(r"^(min|max|mean)_time_to_output_token_ns$")
 _TPOT_PERCENTILE = re.compile(r"^([\d.]+)_percentile_time_to_output_token_ns$")
 _ESTIMATE = re.compile(r"^early_stopping_([\d.]+?)(?:th)?_percentile_estimate$")
 # Summary blocks and notes that have no figure of their own in the detail log.
-_NOT_COMPARED = {"recommendations", "per_query_latency"}
+_NOT_COMPARED = {"recommendations", "per_query_latency", "notice"}
 
 
 def summary_counterpart(key: str, detail: DetailLog) -> str | None:

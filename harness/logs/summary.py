@@ -95,8 +95,22 @@ def parse_summary(path: str | Path) -> SummaryLog:
         raise LogFormatError(path, None, f"not UTF-8 text ({exc.reason})") from None
     summary = SummaryLog(path)
     block: list[str] | None = None  # bullets of the open block, if any
+    notice: SummaryEntry | None = None  # an open free-text warning paragraph
     for line_no, line in enumerate(lines, start=1):
         stripped = line.strip()
+        if notice is not None:
+            if stripped:
+                notice.text = f"{notice.text} {stripped}"
+                notice.value = notice.text
+                summary.fields["notice"] = summary.texts["notice"] = notice.text
+                continue
+            notice = None
+        if stripped.startswith(NOTICE_PREFIX):
+            # LoadGen 6 prints a free-text paragraph when equal-issue
+            # (sample_concatenate_permutation) is on, ending at a blank line.
+            _add(summary, "notice", stripped, stripped, line_no)
+            notice = summary.entries[-1]
+            continue
         if block is not None and line.startswith(" ") and stripped:
             if stripped.startswith("* "):
                 bullet = stripped[2:].strip()
@@ -125,6 +139,9 @@ def parse_summary(path: str | Path) -> SummaryLog:
             block = []
             _add(summary, key, block, "", line_no)
     return summary
+
+
+NOTICE_PREFIX = "WARNING:"
 
 
 def _add(summary: SummaryLog, key: str, value: Any, text: str, line_no: int) -> None:

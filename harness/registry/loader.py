@@ -98,9 +98,13 @@ def load_benchmark(path: Path) -> Benchmark:
             "backends": _backends,
             "unsupported": _list_of(UnsupportedRule),
             "artifacts": _list_of(Artifact),
+            "accuracy_also": _list_of(AccuracySpec),
         },
     )
     _check_values(bench.scenarios, ALL_SCENARIOS, f"{where}.scenarios")
+    for spec in bench.accuracy_also:
+        if spec.metric not in bench.proxy.also:
+            raise RegistryError(f"{where}: [proxy.also] lacks the proxy's reference for {spec.metric!r}")
     return bench
 
 

@@ -19,6 +19,11 @@ class AccuracySpec:
     unit: str
     reference: float
     ratio: float
+    # MLPerf's upper limits (LLM tokens per sample): value <= reference * upper_ratio
+    upper_ratio: float | None = None
+    # a total over the dataset (gptj GEN_LEN): a subset run scales the reference
+    # by its share of the dataset's samples
+    dataset_total: bool = False
 
     def threshold(self, reference: float | None = None) -> float:
         """MLPerf's checker compares ``value >= reference * ratio``."""
@@ -29,6 +34,14 @@ class AccuracySpec:
 class ProxySpec:
     dataset: str
     reference: float
+    # the proxy's measured reference for each further metric (accuracy_also)
+    also: dict = field(default_factory=dict)
+    # tokenizer folder under harness/proxies (language benchmarks)
+    tokenizer: str | None = None
+    # how the proxy's task differs from MLPerf's (a shorter decode limit)
+    task_options: dict = field(default_factory=dict)
+    # backend options for the proxy model only (a tiny model's thread count)
+    backend_options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,9 @@ class BackendSupport:
     options: dict = field(default_factory=dict)
     # why combinations outside devices x precisions are not offered
     reason: str | None = None
+    # "module:Class" when this benchmark needs another implementation than the
+    # backend's default one (e.g. a generation loop for LLMs)
+    implementation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,27 @@ class Benchmark:
     backends: dict[str, BackendSupport]
     unsupported: tuple[UnsupportedRule, ...] = ()
     artifacts: tuple[Artifact, ...] = field(default=())
+    # further metrics the checker requires (ROUGE-2/L, GEN_LEN, tokens per sample)
+    accuracy_also: tuple[AccuracySpec, ...] = ()
+    # options of the task adapter (decoding settings, sequence lengths)
+    task_options: dict = field(default_factory=dict)
+
+    @property
+    def accuracy_specs(self) -> tuple[AccuracySpec, ...]:
+        return (self.accuracy,) + tuple(self.accuracy_also)
+
+    def proxy_reference(self, metric: str) -> float:
+        if metric == self.accuracy.metric:
+            return self.proxy.reference
+        try:
+            return float(self.proxy.also[metric])
+        except KeyError:
+            raise KeyError(f"{self.name}: the registry's [proxy.also] has no reference for {metric!r}") from None
+
+    def backend_spec(self, backend: str) -> str:
+        """What harness.backends.backend_class resolves for this benchmark."""
+        support = self.backends.get(backend)
+        return (support.implementation if support and support.implementation else backend)
 
     def unsupported_reason(self, backend: str, device: str, precision: str, scenario: str) -> str | None:
         """Why this combination cannot run, or None when the registry offers it."""

@@ -21,7 +21,8 @@ import numpy as np
 from .. import settings as conf
 from ..backends import BackendConfig, backend_class
 from ..tasks import make_task
-from .calibrate import calibrate, prefers_single_views, targets, warm_batch_sizes
+from .calibrate import calibrate, calibrate_generation, prefers_single_views, targets, warm_batch_sizes
+from .generation_sut import GENERATION_SUTS
 from .responses import Completer
 from .samples import LayoutView, SampleStore
 from .spec import RESULT_FILE, RunSpec
@@ -66,7 +67,8 @@ def run(spec: RunSpec) -> int:
     backend.load(
         BackendConfig(
             model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
-            threads=spec.threads or _default_threads(spec.scenario), inputs=task.inputs, outputs=task.outputs,
+            threads=spec.threads or spec.backend_options.get("intra_op_threads") or _default_threads(spec.scenario),
+            inputs=task.inputs, outputs=task.outputs,
             contract_outputs=task.contract_outputs,
             # Server's threads share the cores with the backend's pool: no spinning.
             options={"spin": spec.scenario != "Server", **spec.backend_options},
@@ -76,9 +78,13 @@ def run(spec: RunSpec) -> int:
     if spec.count:
         source = source[: spec.count]
     source = LayoutView(source, spec.layout)
-    calibration = calibrate(backend, task, source, spec.max_batchsize)
-    if spec.scenario == "Server":
-        warm_batch_sizes(backend, task, source, spec.max_batchsize)
+    generative = getattr(task, "generative", False)
+    if generative:
+        calibration = calibrate_generation(backend, task, source, spec.max_batchsize)
+    else:
+        calibration = calibrate(backend, task, source, spec.max_batchsize)
+        if spec.scenario == "Server":
+            warm_batch_sizes(backend, task, source, spec.max_batchsize)
 
     merged, builtin = _resolve_settings(lg, spec, calibration)
     user_conf = out / "user.conf"
@@ -96,8 +102,9 @@ def run(spec: RunSpec) -> int:
     log_settings.enable_trace = False
 
     store = SampleStore(source)
-    sut = SUTS[spec.scenario](store, backend, task, spec.max_batchsize, Completer(lg))
-    sut.split_gathers = prefers_single_views(calibration)
+    suts = GENERATION_SUTS if generative else SUTS
+    sut = suts[spec.scenario](store, backend, task, spec.max_batchsize, Completer(lg))
+    sut.split_gathers = not generative and prefers_single_views(calibration)
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     started = time.time()

@@ -28,3 +28,25 @@ class Completer:
         """Complete with empty responses so LoadGen never waits forever."""
         response = self._lg.QuerySampleResponse
         self._lg.QuerySamplesComplete([response(qid, 0, 0) for qid in ids])
+
+    def complete_ragged(self, ids, arrays: list[np.ndarray], with_counts: bool = False) -> None:
+        """One response per sample, each its own contiguous array (generated tokens).
+
+        ``with_counts`` passes each array's length as LoadGen's n_tokens, which
+        LLM token metrics (tokens/s, TPOT) need.
+        """
+        response = self._lg.QuerySampleResponse
+        arrays = [np.ascontiguousarray(a) for a in arrays]  # alive until LoadGen has copied them
+        if with_counts:
+            items = [response(qid, a.ctypes.data, a.nbytes, len(a)) for qid, a in zip(ids, arrays)]
+        else:
+            items = [response(qid, a.ctypes.data, a.nbytes) for qid, a in zip(ids, arrays)]
+        self._lg.QuerySamplesComplete(items)
+
+    def first_tokens(self, ids, tokens: np.ndarray) -> None:
+        """Report each sample's first generated token (LLM Server: time to first token)."""
+        tokens = np.ascontiguousarray(tokens)
+        stride = tokens.itemsize
+        base = tokens.ctypes.data
+        response = self._lg.QuerySampleResponse
+        self._lg.FirstTokenComplete([response(qid, base + i * stride, stride) for i, qid in enumerate(ids)])

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from .classification import ImageClassification
+from .question_answering import QuestionAnswering
+from .text_generation import TextGeneration
 
-TASKS = {"image-classification": ImageClassification}
+TASKS = {
+    "image-classification": ImageClassification,
+    "question-answering": QuestionAnswering,
+    "text-generation": TextGeneration,
+}
 
 
 def make_task(name: str, **options):
@@ -14,4 +20,4 @@ def make_task(name: str, **options):
     return cls(**options)
 
 
-__all__ = ["TASKS", "ImageClassification", "make_task"]
+__all__ = ["TASKS", "ImageClassification", "QuestionAnswering", "TextGeneration", "make_task"]

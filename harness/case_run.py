@@ -140,7 +140,7 @@ def _accuracy(result: CaseResult, bench: Benchmark, prov: Provisioned, detail) -
     found = verdicts(bench.accuracy_specs, scored, prov.references or {bench.accuracy.metric: prov.reference}, str(log_path))
     result.accuracy, result.accuracy_also = found[0], found[1:]
     total = result.child.result["samples_total"] if result.child.result else None
-    if total is not None and scored.answered != total and bench.task != "question-answering":
+    if total is not None and scored.answered != total:
         result.failures.append(f"accuracy log {log_path} answers {scored.answered} of the {total} samples")
     for verdict in found:
         if not verdict.passed:

@@ -48,6 +48,26 @@ def _names(keys) -> str:
     return ", ".join(keys[:_LISTED]) + more
 
 
+def start_torch(config: BackendConfig, probe, precisions: tuple[str, ...], what: str):
+    """Import torch for a run: OpenMP policy, device probe, precision, threads."""
+    if not config.options.get("spin", True) and "torch" not in sys.modules:
+        # OpenMP reads its wait policy once, when torch loads it. Spinning
+        # pool threads hold a core after each parallel region; with other
+        # work competing for 2 cores, 2 threads gave 20-40 ms tails at batch
+        # 8 (passive: under 11 ms, +0.3 ms median). The runner asks for no
+        # spinning in Server; a policy set in the environment wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch = _torch()
+    reason = probe(config.device)
+    if reason:
+        raise DeviceUnavailable(reason)
+    if config.precision not in precisions:
+        raise BackendError(f"{what} runs {', '.join(precisions)}, not {config.precision}")
+    # The intra-op pool is process-wide; set it before the first op runs.
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    return torch
+
+
 class PyTorchBackend:
     name = "pytorch"
     layout = "NCHW"
@@ -133,23 +153,8 @@ class PyTorchBackend:
             raise ModelLoadError(f"{path}: not a state dict for {arch}; {expected}; {'; '.join(problems)}")
 
     def load(self, config: BackendConfig) -> None:
-        self._spin = bool(config.options.get("spin", True))
-        if not self._spin and "torch" not in sys.modules:
-            # OpenMP reads its wait policy once, when torch loads it. Spinning
-            # pool threads hold a core after each parallel region; with other
-            # work competing for 2 cores, 2 threads gave 20-40 ms tails at batch
-            # 8 (passive: under 11 ms, +0.3 ms median). The runner asks for no
-            # spinning in Server; a policy set in the environment wins.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        torch = _torch()
-        reason = self.probe(config.device)
-        if reason:
-            raise DeviceUnavailable(reason)
-        if config.precision not in PRECISIONS:
-            raise BackendError(f"the pytorch backend runs {', '.join(PRECISIONS)}, not {config.precision}")
-        # The intra-op pool is process-wide; set it before the first op runs.
-        self._threads = config.threads or os.cpu_count() or 1
-        torch.set_num_threads(self._threads)
+        torch = start_torch(config, self.probe, PRECISIONS, "the pytorch backend")
+        self._threads = torch.get_num_threads()
         arch = config.options.get("architecture", DEFAULT_ARCHITECTURE)
         kwargs = {k: config.options[k] for k in ARCHITECTURE_ARGS if k in config.options}
         cls = self._architecture(arch)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 
 import numpy as np
 
 from .base import BackendConfig, BackendError, DeviceUnavailable, ModelLoadError, SilentFallback
-from .pytorch_backend import DEVICE_TYPES, PyTorchBackend, _torch
+from .pytorch_backend import DEVICE_TYPES, PyTorchBackend, start_torch
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
@@ -37,17 +36,9 @@ class TorchGenerator:
         self._config: BackendConfig | None = None
 
     def load(self, config: BackendConfig) -> None:
-        if not config.options.get("spin", True) and "torch" not in sys.modules:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see PyTorchBackend.load
-        torch = _torch()
-        reason = self.probe(config.device)
-        if reason:
-            raise DeviceUnavailable(reason)
-        if config.precision not in PRECISIONS:
-            raise BackendError(f"the pytorch generation backend runs {', '.join(PRECISIONS)}, not {config.precision}")
         if config.precision == "int8" and config.device != "cpu":
             raise DeviceUnavailable("dynamic int8 quantization (torch.ao) runs on the CPU only")
-        torch.set_num_threads(config.threads or os.cpu_count() or 1)
+        torch = start_torch(config, self.probe, PRECISIONS, "the pytorch generation backend")
         path = config.model_path
         if not (path.is_dir() and (path / "config.json").is_file()):
             raise ModelLoadError(f"{path}: expected a Hugging Face model folder (config.json and weights from save_pretrained)")

@@ -98,24 +98,40 @@ class ImagenetFormat:
         return Top1Evaluation(labels, dtype)
 
 
-class SquadFormat:
-    name = "squad"
-    real_hint = "pointing at the SQuAD v1.1 dev set (dev-v1.1.json) and --mlperf-tokenizer-path at the model's vocab.txt folder"
-    FILES = ("dev-v1.1.json", "*.json")
+class _OneFileFormat:
+    """A dataset that is one file (the proxy's is committed under harness/proxies)."""
+    FILES: tuple[str, ...] = ()
+    WHAT = ""
 
     def proxy_directory(self, bench, cache_dir: Path) -> Path:
         return PROXY_DIR / bench.proxy.dataset
 
+    def file(self, directory: Path) -> Path:
+        return _find(directory, self.FILES, self.WHAT)
+
+    def read(self, path: Path):
+        raise NotImplementedError
+
     def check(self, directory: Path, count: int | None) -> None:
+        self.read(self.file(directory))  # clear errors before any long preprocessing
+
+
+class SquadFormat(_OneFileFormat):
+    name = "squad"
+    real_hint = "pointing at the SQuAD v1.1 dev set (dev-v1.1.json) and --mlperf-tokenizer-path at the model's vocab.txt folder"
+    FILES = ("dev-v1.1.json", "*.json")
+    WHAT = "SQuAD v1.1 JSON"
+
+    def read(self, path: Path):
         from .squad import read_squad
 
-        read_squad(_find(directory, self.FILES, "SQuAD v1.1 JSON"))
+        return read_squad(path)
 
     def _features(self, directory: Path, tokenizer_dir: Path, cache_dir: Path | None):
         from . import squad
 
-        path = _find(directory, self.FILES, "SQuAD v1.1 JSON")
-        examples = squad.read_squad(path)
+        path = self.file(directory)
+        examples = self.read(path)
         tokenizer = squad.load_tokenizer(tokenizer_dir)
         if cache_dir is None:
             return examples, squad.build_features(examples, tokenizer), None
@@ -140,24 +156,20 @@ class SquadFormat:
         return SquadEvaluation(examples, features)
 
 
-class CnnDailyMailFormat:
+class CnnDailyMailFormat(_OneFileFormat):
     name = "cnn-dailymail"
     real_hint = "pointing at MLPerf's cnn_eval.json and --mlperf-tokenizer-path at the model's tokenizer folder"
     FILES = ("cnn_eval.json", "*.json")
+    WHAT = "cnn_eval.json"
 
-    def proxy_directory(self, bench, cache_dir: Path) -> Path:
-        return PROXY_DIR / bench.proxy.dataset
-
-    def check(self, directory: Path, count: int | None) -> None:
+    def read(self, path: Path):
         from .cnn_dailymail import read_cnn_eval
 
-        read_cnn_eval(_find(directory, self.FILES, "cnn_eval.json"))
+        return read_cnn_eval(path)
 
     def _examples(self, directory: Path):
-        from .cnn_dailymail import read_cnn_eval
-
-        path = _find(directory, self.FILES, "cnn_eval.json")
-        return path, read_cnn_eval(path)
+        path = self.file(directory)
+        return path, self.read(path)
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
                 dtype="int64", max_positions: int = 0, max_new_tokens: int = 0) -> Prepared:
@@ -185,26 +197,23 @@ class CnnDailyMailFormat:
         return GenerationEvaluation("gptj", targets(examples), Path(_required(tokenizer_dir, self.name)), dtype)
 
 
-class OpenOrcaFormat:
+class OpenOrcaFormat(_OneFileFormat):
     name = "open-orca"
     real_hint = "pointing at MLPerf's processed OpenOrca pickle and --mlperf-tokenizer-path at the Llama 2 tokenizer folder"
     FILES = ("open_orca.pkl", "*.pkl")
+    WHAT = "OpenOrca pickle"
 
-    def proxy_directory(self, bench, cache_dir: Path) -> Path:
-        return PROXY_DIR / bench.proxy.dataset
-
-    def check(self, directory: Path, count: int | None) -> None:
+    def read(self, path: Path):
         from .open_orca import read_open_orca
 
-        read_open_orca(_find(directory, self.FILES, "OpenOrca pickle"))
+        return read_open_orca(path)
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
                 dtype="int32", max_positions: int = 0, max_new_tokens: int = 0) -> Prepared:
         from ..tasks.text_generation import pad_prompts
-        from .open_orca import read_open_orca
 
-        path = _find(directory, self.FILES, "OpenOrca pickle")
-        dataset = read_open_orca(path)
+        path = self.file(directory)
+        dataset = self.read(path)
         if max_positions:
             for row, prompt in enumerate(dataset.prompts):
                 if len(prompt) + max_new_tokens > max_positions:
@@ -218,9 +227,7 @@ class OpenOrcaFormat:
         return Prepared(directory, staged, evaluation, len(dataset.targets))
 
     def evaluation(self, directory: Path, *, tokenizer_dir=None, dtype="int32"):
-        from .open_orca import read_open_orca
-
-        dataset = read_open_orca(_find(directory, self.FILES, "OpenOrca pickle"))
+        dataset = self.read(self.file(directory))
         return GenerationEvaluation("llama2", list(dataset.targets), Path(_required(tokenizer_dir, self.name)), dtype)
 
 

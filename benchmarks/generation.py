@@ -35,7 +35,9 @@ def raw_loop(prov, bench, samples: int) -> dict:
     """The backend's own loop: no LoadGen, no queues, the same batches."""
     task = make_task(bench.task, **{**bench.task_options, "response_dtype": bench.response_dtype})
     generator = backend_class(bench.backend_spec("pytorch"))()
-    generator.load(BackendConfig(model_path=prov.model_path, threads=os.cpu_count() or 1))
+    # the same threads as the harness's child (the proxies pin one)
+    threads = prov.backend_options.get("intra_op_threads") or os.cpu_count() or 1
+    generator.load(BackendConfig(model_path=prov.model_path, threads=threads, options=dict(prov.backend_options)))
     prompts = task.prompts(np.load(prov.samples_path))
     prompts = (prompts * (samples // len(prompts) + 1))[:samples]
     generator.generate(prompts[:1], task.decoding)  # warm-up, as the harness's calibration does
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
         harness_tokens = record.get("result_tokens_per_second")  # logged when LoadGen counts tokens (llama2)
         row = {
             "model": name, "batch_size": bench.max_batchsize, "samples": args.samples,
+            "threads": prov.backend_options.get("intra_op_threads") or os.cpu_count(),
             "raw_samples_per_s": raw_samples, "raw_tokens_per_s": raw_tokens,
             "harness_samples_per_s": harness_samples, "harness_tokens_per_s": harness_tokens,
             "samples_ratio": harness_samples / raw_samples,
@@ -83,8 +86,7 @@ def main(argv=None) -> int:
         tokens = f"  tokens/s raw {raw_tokens:,.0f} harness {harness_tokens:,.0f}" if harness_tokens else ""
         print(f"{name:16s} samples/s raw {raw_samples:,.2f} harness {harness_samples:,.2f} "
               f"ratio {row['samples_ratio']:.3f}{tokens}", file=sys.stderr, flush=True)
-    print(json.dumps({"backend": "pytorch", "device": "cpu", "precision": "fp32",
-                      "threads": os.cpu_count(), "benchmarks": rows}))
+    print(json.dumps({"backend": "pytorch", "device": "cpu", "precision": "fp32", "benchmarks": rows}))
     return 0
 
 

@@ -104,8 +104,26 @@ def test_accuracy_log_of_a_subset_scores_only_the_questions_it_covers(tmp_path, 
     log.write_text(json.dumps(rows))
     score = metrics.score_accuracy_log(log, examples, features)
     covered = sorted({int(features.example_index[i]) for i in logged})
-    expected = metrics.evaluate([examples[i] for i in covered],
-                                metrics.predictions_from_logits(examples, features, {i: fp32_logits[i] for i in logged}))
+    predictions = metrics.predictions_from_logits(examples, features, {i: fp32_logits[i] for i in logged})
+    expected = metrics.evaluate([examples[i] for i in covered], predictions)
     assert (score.questions, score.features_logged) == (len(covered), 40)
     assert (score.exact_match, score.f1) == (expected["exact_match"], expected["f1"])
     assert float(CHECKER_F1.match(score.official_line()).group(1)) == pytest.approx(score.f1)
+
+
+def test_pytorch_module_matches_the_onnx_proxy(dev, fp32_logits):
+    torch = pytest.importorskip("torch", reason="the PyTorch proxy needs torch")
+    from harness.models.torch_bert import BertQA
+
+    _, features = dev
+    model = BertQA.from_dir(PROXY / "torch")
+    staged = torch.from_numpy(squad.stack_samples(features)[:8])
+    with torch.inference_mode():
+        start, end = model(staged[:, 0], staged[:, 1], staged[:, 2])
+        stacked_start, _ = model(staged)  # the harness's staged [N, 3, 384] array alone
+    expected = np.stack([fp32_logits[i] for i in range(8)])
+    assert np.allclose(start.numpy(), expected[..., 0], atol=1e-4)
+    assert np.allclose(end.numpy(), expected[..., 1], atol=1e-4)
+    assert torch.equal(stacked_start, start)
+    with pytest.raises(TypeError, match="input_ids is torch.bfloat16"):
+        model(staged[:, 0].to(torch.bfloat16), staged[:, 1], staged[:, 2])

@@ -124,7 +124,7 @@ def test_short_context_is_one_feature_with_the_mlperf_layout(tokenizer):
     example = SquadExample("x", "what is q", "w5  w6 w7", ("w6",))
     features = build_features([example], tokenizer)
     ids = tokenizer.convert_tokens_to_ids
-    expected = [ids("[CLS]"), ids("what"), ids("is"), ids("q"), ids("[SEP]"), ids("w5"), ids("w6"), ids("w7"), ids("[SEP]")]
+    expected = [ids(t) for t in ("[CLS]", "what", "is", "q", "[SEP]", "w5", "w6", "w7", "[SEP]")]
     assert len(features) == 1
     assert features.input_ids.shape == (1, 384) and features.input_ids.dtype == np.int64
     assert features.input_ids[0, :9].tolist() == expected and not features.input_ids[0, 9:].any()
@@ -185,3 +185,12 @@ def test_feature_file_from_another_pipeline_is_refused(tmp_path):
     np.savez(tmp_path / "old.npz", pipeline_version=np.array("something-else/0"))
     with pytest.raises(SquadError, match="old.npz: built by pipeline 'something-else/0'"):
         SquadFeatures.load(tmp_path / "old.npz")
+
+
+def test_vocabulary_without_bert_special_tokens_is_refused(tmp_path):
+    (tmp_path / "vocab.txt").write_text("[UNK]\n[PAD]\n[CLS]\n[SEP]\nword\n")
+    with pytest.raises(SquadError, match=r"\[PAD\] has id 1, expected 0"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\nword\n")
+    with pytest.raises(SquadError, match=r"lacks \['\[CLS\]', '\[SEP\]'\]"):
+        load_tokenizer(tmp_path)

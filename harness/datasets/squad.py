@@ -133,11 +133,17 @@ def load_tokenizer(directory: str | Path):
         tokenizer = BertTokenizerFast.from_pretrained(str(directory))
     except (OSError, ValueError) as exc:
         raise SquadError(f"tokenizer folder {directory}: cannot load a BERT WordPiece tokenizer: {exc}") from exc
-    # Guard against the [UNK] trap above and against a broken vocabulary file.
-    missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if tokenizer.convert_tokens_to_ids(t) is None]
-    if missing or tokenizer.convert_tokens_to_ids("[PAD]") != 0:
-        raise SquadError(f"tokenizer folder {directory}: vocabulary lacks {missing or ['[PAD]' + ' at id 0']}; "
-                         "BERT needs [PAD]=0, [UNK], [CLS] and [SEP]")
+    # transformers appends missing special tokens as new ids past the vocabulary,
+    # ids the model has no embedding for: they must be in the vocabulary file itself.
+    vocab = tokenizer.get_vocab()
+    size = tokenizer.vocab_size
+    missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if vocab.get(t, size) >= size]
+    if missing:
+        raise SquadError(f"tokenizer folder {directory}: the vocabulary lacks {missing}; "
+                         "BERT needs [PAD], [UNK], [CLS] and [SEP]")
+    if vocab["[PAD]"] != 0:
+        # MLPerf pads input_ids with 0: that must be the [PAD] token.
+        raise SquadError(f"tokenizer folder {directory}: [PAD] has id {vocab['[PAD]']}, expected 0")
     return tokenizer
 
 
@@ -156,7 +162,8 @@ def check_vocabulary(tokenizer, model_vocab_size: int, where: str) -> None:
     if size != int(model_vocab_size):
         raise SquadError(
             f"vocabulary mismatch: the tokenizer {_tokenizer_source(tokenizer)} has {size} tokens, "
-            f"the model {where} has {int(model_vocab_size)} token embeddings; use the vocab.txt the model was trained with"
+            f"the model {where} has {int(model_vocab_size)} token embeddings; "
+            "use the vocab.txt the model was trained with"
         )
 
 

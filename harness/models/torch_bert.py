@@ -83,7 +83,8 @@ class BertQA(nn.Module):
                 segment_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if input_mask is None and segment_ids is None:
             if input_ids.dim() != 3 or input_ids.shape[1] != 3:
-                raise ValueError(f"BertQA: a single input must be the staged [N, 3, L] array, got {list(input_ids.shape)}")
+                shape = list(input_ids.shape)
+                raise ValueError(f"BertQA: a single input must be the staged [N, 3, L] array, got {shape}")
             input_ids, input_mask, segment_ids = input_ids.unbind(1)
         for name, tensor in (("input_ids", input_ids), ("input_mask", input_mask), ("segment_ids", segment_ids)):
             if tensor is None or tensor.is_floating_point():

@@ -102,6 +102,10 @@ def calibrate_generation(generator, task, source, max_batchsize: int) -> dict:
 SERVER_TEST_SECONDS = 5.0
 SERVER_TEST_QUERIES = (4096, 8192)
 SERVER_TEST_MAX_QPS = 250.0
+# Server bounds of at least this much are not threatened by a VM stall.
+RELAXED_LATENCY_MS = 100.0
+RELAXED_SERVER_FRACTION = 0.4
+RELAXED_SERVER_QUERIES = 1024
 # Text generation in a test-style Server run: early stopping at p99 needs
 # 459 queries when none is over the bound (measured with LoadGen 6.0.17).
 GENERATIVE_SERVER_FRACTION = 0.7
@@ -134,6 +138,11 @@ def targets(calibration: dict, scenario: str, mode: str, run_style: str = "test"
         # A scheduling stall of tens of ms on a shared VM makes every query
         # that arrives during it late; at a modest rate it hits few enough of
         # them for early stopping to tolerate (seen: 50 ms at 600 QPS failed).
+        if calibration.get("server_latency_ms", 0) >= RELAXED_LATENCY_MS:
+            # A bound of 100+ ms (bert: 130 ms) absorbs the tens-of-ms stalls
+            # the 15 ms vision bound cannot: more load, far fewer queries.
+            qps = round(min(throughput * RELAXED_SERVER_FRACTION, SERVER_TEST_MAX_QPS), 3)
+            return {"target_qps": qps, "min_query_count": RELAXED_SERVER_QUERIES}
         qps = min(qps, SERVER_TEST_MAX_QPS)
         low, high = SERVER_TEST_QUERIES
         return {"target_qps": qps, "min_query_count": int(min(high, max(low, qps * SERVER_TEST_SECONDS)))}

@@ -48,6 +48,8 @@ def _resolve_settings(lg, spec: RunSpec, calibration: dict) -> tuple[dict, dict]
     builtin_settings = lg.TestSettings()
     builtin_settings.FromConfig("", spec.conf_model, spec.scenario, 0)  # built-in mlperf.conf alone
     builtin = {key: conf.builtin_value(builtin_settings, key, spec.scenario) for key in _BUILTIN_KEYS}
+    # How much a scheduling stall matters depends on the benchmark's bound.
+    calibration["server_latency_ms"] = builtin_settings.server_target_latency_ns / 1e6
     given = [conf.Setting(key, value, origin) for key, value, origin in spec.settings]
     measured = [
         conf.Setting(key, value, "calibrated: measured before the run")

@@ -34,14 +34,21 @@ class Prepared:
     total: int
 
 
-def _digest(params: dict, *paths: Path) -> str:
+# What a tokenizer folder's output depends on; a model folder that holds its
+# tokenizer also holds gigabytes of weights, which must not be hashed.
+_TOKENIZER_NAMES = ("tokenizer", "vocab", "merges", "special_tokens_map", "added_tokens")
+
+
+def _tokenizer_files(folder: Path) -> list[Path]:
+    return sorted(f for f in Path(folder).iterdir() if f.is_file() and f.name.startswith(_TOKENIZER_NAMES))
+
+
+def _digest(params: dict, *files: Path) -> str:
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    for path in paths:
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file():
-                data = file.read_bytes()
-                h.update(f"\n{file.name}\n{len(data)}\n".encode())
-                h.update(data)
+    for file in files:
+        data = file.read_bytes()
+        h.update(f"\n{file.name}\n{len(data)}\n".encode())
+        h.update(data)
     return h.hexdigest()[:16]
 
 
@@ -135,7 +142,7 @@ class SquadFormat(_OneFileFormat):
         tokenizer = squad.load_tokenizer(tokenizer_dir)
         if cache_dir is None:
             return examples, squad.build_features(examples, tokenizer), None
-        key = _digest({"format": "squad-features-v1"}, path, Path(tokenizer_dir))
+        key = _digest({"format": "squad-features-v1"}, path, *_tokenizer_files(tokenizer_dir))
 
         def build(tmp: Path) -> None:
             tmp.mkdir()
@@ -180,7 +187,7 @@ class CnnDailyMailFormat(_OneFileFormat):
         tokenizer_dir = _required(tokenizer_dir, self.name)
         path, examples = self._examples(directory)
         key = _digest({"format": "cnn-prompts-v1", "max_positions": max_positions, "max_new_tokens": max_new_tokens},
-                      path, Path(tokenizer_dir))
+                      path, *_tokenizer_files(tokenizer_dir))
 
         def samples():
             tokenizer = load_tokenizer(tokenizer_dir)

@@ -31,10 +31,6 @@ class ProvisionError(RuntimeError):
     """The model or dataset cannot be provided."""
 
 
-def proxy_dataset(bench: Benchmark, cache_dir: Path) -> Path:
-    return dataset_format(bench.dataset_format).proxy_directory(bench, cache_dir)
-
-
 def model_file(bench: Benchmark, backend: str, precision: str, *, source: str, cache_dir: Path,
                model_path: Path | None = None, offline: bool = False) -> tuple[Path, str]:
     if model_path is not None:

@@ -36,6 +36,8 @@ def add_provisioned(record: dict, prov: Provisioned) -> None:
     record["model_file"] = str(Path(prov.model_path).resolve())
     record["model_source"] = prov.model_source
     record["reference_source"] = prov.reference_source
+    if prov.tokenizer_dir is not None:
+        record["tokenizer"] = str(Path(prov.tokenizer_dir).resolve())
 
 
 def add_result(record: dict, result: CaseResult, options: RunOptions) -> None:

@@ -13,7 +13,6 @@ from harness.datasets.squad import (  # noqa: E402
     SquadExample,
     SquadFeatures,
     build_features,
-    check_vocabulary,
     load_tokenizer,
     read_squad,
     stack_samples,
@@ -106,13 +105,6 @@ def test_folder_without_vocabulary_is_a_clear_error(tmp_path):
         load_tokenizer(tmp_path / "nowhere")
 
 
-def test_vocabulary_size_mismatch_names_both_sizes_and_files(tokenizer):
-    check_vocabulary(tokenizer, len(tokenizer), "model.onnx")  # equal sizes pass
-    with pytest.raises(SquadError) as info:
-        check_vocabulary(tokenizer, 30522, "bert_large.onnx")
-    message = str(info.value)
-    assert f"has {len(tokenizer)} tokens" in message and "30522" in message
-    assert "vocab.txt" in message and "bert_large.onnx" in message
 
 
 # ----------------------------------------------------------------- features

@@ -147,26 +147,6 @@ def load_tokenizer(directory: str | Path):
     return tokenizer
 
 
-def _tokenizer_source(tokenizer) -> str:
-    name = getattr(tokenizer, "name_or_path", "") or "<in-memory tokenizer>"
-    return str(Path(name) / VOCAB_FILE) if Path(name).is_dir() else name
-
-
-def check_vocabulary(tokenizer, model_vocab_size: int, where: str) -> None:
-    """Fail when the tokenizer and the model disagree on the vocabulary size.
-
-    A mismatched vocab.txt does not crash: ids stay in range often enough to
-    yield quietly wrong answers, so the sizes are compared before any run.
-    """
-    size = len(tokenizer)
-    if size != int(model_vocab_size):
-        raise SquadError(
-            f"vocabulary mismatch: the tokenizer {_tokenizer_source(tokenizer)} has {size} tokens, "
-            f"the model {where} has {int(model_vocab_size)} token embeddings; "
-            "use the vocab.txt the model was trained with"
-        )
-
-
 # -------------------------------------------------------------------- features
 @dataclass
 class SquadFeatures:

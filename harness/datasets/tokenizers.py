@@ -55,31 +55,3 @@ def load_tokenizer(directory: str | Path) -> Any:
             f"{type(exc).__name__}: {exc}"
         ) from exc
 
-
-def check_tokenizer(
-    tokenizer: Any,
-    model_vocab_size: int,
-    tokenizer_dir: str | Path,
-    model_dir: str | Path,
-) -> None:
-    """Raise :class:`TokenizerError` unless ``len(tokenizer)`` equals the model's vocabulary.
-
-    ``len(tokenizer)`` counts added tokens too, so it is the number of ids the
-    tokenizer can produce and decode. A larger tokenizer produces ids past the
-    embedding; a smaller one cannot decode ids the model may generate.
-    """
-    if isinstance(model_vocab_size, bool) or not isinstance(model_vocab_size, int) or model_vocab_size < 1:
-        raise TokenizerError(
-            f"model vocabulary size of {model_dir} must be a positive integer, got {model_vocab_size!r}"
-        )
-    size = len(tokenizer)
-    if size != model_vocab_size:
-        direction = (
-            "ids past the model's embedding would index out of range"
-            if size > model_vocab_size
-            else "ids the model can generate would decode to nothing"
-        )
-        raise TokenizerError(
-            f"tokenizer {tokenizer_dir} has {size} tokens but model {model_dir} has a vocabulary "
-            f"of {model_vocab_size}: {direction}; use the tokenizer saved with the model"
-        )

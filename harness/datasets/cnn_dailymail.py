@@ -30,11 +30,7 @@ PROMPT_TEMPLATE = (
 )
 # MLPerf's gpt-j dataset.py: tokenizer(..., truncation=True, max_length=1919).
 MAX_INPUT_TOKENS = 1919
-# MLPerf's gpt-j generation settings (backend gen_kwargs).
-MAX_POSITIONS = 2048
-GENERATION = {"num_beams": 4, "min_new_tokens": 30, "max_new_tokens": 128, "early_stopping": True}
-# The response LoadGen receives: the generated ids only, as int64.
-RESPONSE_DTYPE = np.int64
+# Decoding settings and the response dtype live in the registry (gptj-99.toml).
 
 
 class CnnDailyMailError(ValueError):

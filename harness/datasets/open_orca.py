@@ -34,10 +34,7 @@ LLAMA_PROMPT_NO_SYSTEM = "<s>[INST] {question} [/INST]"
 # first, and having it in the prompt stops a system from "answering" it instantly
 # for a fast first token. It belongs to the real Llama-2 vocabulary only.
 LLAMA2_RESPONSE_INIT_TOKEN = 29871
-# MLPerf's llama2-70b generation settings (SUT gen_kwargs): greedy decoding.
-GENERATION = {"max_new_tokens": 1024, "min_new_tokens": 1, "num_beams": 1, "do_sample": False}
-# The response LoadGen receives: the generated ids only, as int32.
-RESPONSE_DTYPE = np.int32
+# Decoding settings and the response dtype live in the registry (llama2-70b-99.toml).
 
 
 class OpenOrcaError(ValueError):

@@ -55,16 +55,17 @@ class _Sut:
         return self.task.responses(self.backend.predict(self.task.feed(batch)))
 
     def _respond(self, slots: np.ndarray) -> np.ndarray:
-        if self.split_gathers and not self._consecutive(slots):
+        consecutive = self._consecutive(slots)  # once per batch: the hot path
+        if self.split_gathers and not consecutive:
             staged = self.store.staged
             return np.concatenate([self._predict(staged[s : s + 1]) for s in slots.tolist()])
-        return self._predict(self._gather(slots))
+        return self._predict(self._gather(slots, consecutive))
 
-    def _gather(self, slots: np.ndarray) -> np.ndarray:
+    def _gather(self, slots: np.ndarray, consecutive: bool | None = None) -> np.ndarray:
         staged = self.store.staged
         n = len(slots)
         first = int(slots[0])
-        if self._consecutive(slots):
+        if self._consecutive(slots) if consecutive is None else consecutive:
             return staged[first : first + n]  # consecutive slots: a view, no copy at all
         if self._buffer is None or self._buffer.shape[1:] != staged.shape[1:] or len(self._buffer) < n:
             self._buffer = np.empty((max(n, self.max_batchsize),) + staged.shape[1:], dtype=staged.dtype)

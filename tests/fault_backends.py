@@ -46,3 +46,12 @@ class AbortingBackend(OnnxRuntimeBackend):
 
             os.abort()
         return super().predict(feed)
+
+
+class UnsupportedCpuBackend(OnnxRuntimeBackend):
+    """Finds at load time that this machine cannot run the precision asked for."""
+
+    def load(self, config):
+        from harness.backends import DeviceUnavailable
+
+        raise DeviceUnavailable(f"this CPU cannot run {config.precision} (injected)")

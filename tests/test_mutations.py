@@ -61,6 +61,15 @@ def test_an_sut_that_never_answers_is_killed_by_the_watchdog(proxy_resnet50, tmp
         execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=8), tmp_path / "hangs")
 
 
+def test_a_machine_that_cannot_run_the_case_is_unavailable_not_failed(proxy_resnet50, tmp_path, fault_backends_on_path):
+    from harness.runner import RunUnavailable
+
+    case = _case(backend="fault_backends:UnsupportedCpuBackend")
+    with pytest.raises(RunUnavailable, match="cannot run here: this CPU cannot run fp32") as info:
+        execute_case(case, BENCH, proxy_resnet50, RunOptions(timeout_s=60), tmp_path / "unavailable")
+    assert info.value.reason == "this CPU cannot run fp32 (injected)"
+
+
 def test_a_crashing_process_fails_with_the_signal(proxy_resnet50, tmp_path, fault_backends_on_path):
     case = _case(scenario="SingleStream", mode="performance", backend="fault_backends:AbortingBackend")
     with pytest.raises(RunFailed, match="killed by signal 6"):

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import settings as conf
-from ..backends import BackendConfig, backend_class
+from ..backends import BackendConfig, DeviceUnavailable, backend_class
 from ..tasks import make_task
 from .calibrate import calibrate, calibrate_generation, prefers_single_views, targets, warm_batch_sizes
 from .generation_sut import GENERATION_SUTS
 from .responses import Completer
 from .samples import LayoutView, SampleStore
+from .launch import EXIT_UNAVAILABLE, UNAVAILABLE_FILE
 from .spec import RESULT_FILE, RunSpec
 from .sut import SUTS
 
@@ -148,6 +149,11 @@ def main(argv: list[str]) -> int:
     os.chdir(spec.output_dir)
     try:
         return run(spec)
+    except DeviceUnavailable as exc:
+        # Not a failure of the harness: this machine lacks what the case needs.
+        Path(UNAVAILABLE_FILE).write_text(f"{exc}\n")
+        print(f"unavailable here: {exc}", file=sys.stderr, flush=True)
+        return EXIT_UNAVAILABLE
     except Exception:  # noqa: BLE001 - reported to the parent through the log and exit code
         traceback.print_exc()
         sys.stderr.flush()

@@ -23,6 +23,19 @@ class RunFailed(AssertionError):
     """The child did not finish cleanly; the message holds the tail of its output."""
 
 
+class RunUnavailable(RunFailed):
+    """The backend found, once loading, that this machine cannot run the case
+    (e.g. a CPU without fp16 support): a skip reason, like a missing device."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+EXIT_UNAVAILABLE = 5
+UNAVAILABLE_FILE = "unavailable.txt"
+
+
 @dataclass
 class ChildRun:
     returncode: int
@@ -76,6 +89,9 @@ def launch(spec: RunSpec, timeout_s: float, env: dict | None = None) -> ChildRun
             ) from None
     result_path = out / RESULT_FILE
     result = json.loads(result_path.read_text()) if result_path.exists() else None
+    if returncode == EXIT_UNAVAILABLE and (out / UNAVAILABLE_FILE).exists():
+        reason = (out / UNAVAILABLE_FILE).read_text().strip()
+        raise RunUnavailable(f"{spec.case_id}: cannot run here: {reason}", reason)
     if returncode != 0:
         what = {3: "the SUT raised during the run", 4: "the run could not start"}.get(
             returncode, f"the child process exited with status {returncode}"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SELECTION = ("--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime", "--mlperf-device", "cpu", "--mlperf-precision", "fp32",
-             "--mlperf-scenario", "Offline,SingleStream")
+SELECTION = ("--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime", "--mlperf-device", "cpu",
+             "--mlperf-precision", "fp32", "--mlperf-scenario", "Offline,SingleStream")
 CONTRACT_KEYS = {"id", "model", "backend", "device", "precision", "scenario", "mode", "outcome", "log_dir",
                  "dataset", "model_file", "run_style", "accuracy", "performance", "settings", "started",
                  "duration_s"}

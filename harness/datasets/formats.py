@@ -120,7 +120,9 @@ class _OneFileFormat:
         raise NotImplementedError
 
     def check(self, directory: Path, count: int | None) -> None:
-        self.read(self.file(directory))  # clear errors before any long preprocessing
+        # The file must be there; its records are checked by prepare(), whose
+        # first step is reading it (reading it here too parsed it twice).
+        self.file(directory)
 
 
 class SquadFormat(_OneFileFormat):

@@ -37,7 +37,6 @@ def model_vocab_size(model_path: Path) -> int | None:
 def _onnx_embedding_rows(path: Path) -> int | None:
     try:
         import onnx
-        from onnx import numpy_helper  # noqa: F401 - part of the optional package
     except ImportError:
         return None
     model = onnx.load(str(path), load_external_data=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +19,8 @@ except ImportError:
 
 OFFLINE = ("Offline", "PerformanceOnly")
 ACCURACY = ("Offline", "AccuracyOnly")
-RECORD_KEYS = {"path", "is_performance", "num_errors", "num_warnings", "error_messages", "summary",
-               "consistent", "inconsistencies"}
+RECORD_KEYS = {"path", "is_performance", "num_errors", "num_warnings", "summary_num_warnings", "warnings_differ",
+               "error_messages", "summary", "consistent", "inconsistencies"}
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +88,51 @@ def test_inconsistent_performance_run_exits_1(results, capsys):
 
 
 def test_inconsistent_accuracy_run_does_not_fail_the_exit_status(results, capsys):
-    lf.replace_summary_text(results / "resnet50-Offline-accuracy", "No warnings encountered during test.",
-                            "3 warnings encountered. See detailed log.")
+    lf.replace_summary_text(results / "resnet50-Offline-accuracy", "No errors encountered during test.",
+                            "3 ERRORS encountered. See detailed log.")
     status, records, _ = run_cli(capsys, results)
     assert status == 0
     assert records[0]["consistent"] is False
+
+
+def test_a_warning_count_the_detail_log_does_not_flag_is_reported_not_inconsistent(results, capsys):
+    run = results / "resnet50-Offline-performance"
+    lf.replace_summary_text(run, "No warnings encountered during test.", "1 warning encountered. See detailed log.")
+    status, records, err = run_cli(capsys, results)
+    assert status == 0, err
+    performance = records[1]
+    assert (performance["num_warnings"], performance["summary_num_warnings"]) == (0, 1)
+    assert performance["warnings_differ"] is True and performance["consistent"] is True
+    assert records[0]["warnings_differ"] is False and records[0]["summary_num_warnings"] == 0
+
+
+def test_every_setting_a_loadgen_6_run_logs_is_printed(results, capsys):
+    _, records, _ = run_cli(capsys, results)
+    for record in records:
+        detail = Path(record["path"], "mlperf_log_detail.txt").read_text(encoding="utf-8")
+        logged = {json.loads(line[len(":::MLLOG "):])["key"] for line in detail.splitlines()}
+        settings = {key for key in logged if key.startswith(("effective_", "requested_"))}
+        assert "effective_accuracy_sample_count" in settings  # written by LoadGen 6, not by v4.1
+        assert settings <= set(record), sorted(settings - set(record))
+        # What LoadGen 6 logs as effective is always in a record, even for runs that lack it.
+        assert {key for key in settings if key.startswith("effective_")} <= set(FIXED_KEYS)
+
+
+@pytest.mark.parametrize("summary", ["kept", "empty", "missing"])
+def test_performance_log_cut_off_before_its_result_exits_2(results, capsys, summary):
+    run = results / "resnet50-Offline-performance"
+    detail = run / "mlperf_log_detail.txt"
+    lines = detail.read_text(encoding="utf-8").splitlines()
+    cut = next(i for i, line in enumerate(lines) if '"key": "result_validity"' in line)
+    detail.write_text("\n".join(lines[:cut]) + "\n", encoding="utf-8")
+    if summary == "empty":  # what a killed LoadGen leaves: the summary is written last
+        (run / "mlperf_log_summary.txt").write_text("", encoding="utf-8")
+    elif summary == "missing":
+        (run / "mlperf_log_summary.txt").unlink()
+    status, records, err = run_cli(capsys, results)
+    assert status == 2
+    assert str(detail.resolve()) in err and "no 'result_validity' line" in err
+    assert [r["effective_test_mode"] for r in records] == ["AccuracyOnly"]
 
 
 def test_missing_path_exits_2(results, tmp_path, capsys):

@@ -1,8 +1,9 @@
 """``python -m harness logs PATH...``: one JSON object per LoadGen run folder.
 
 Exit status: 2 when a path does not exist, holds no run, or a log cannot be
-read or parsed; otherwise 1 when a performance run is INVALID or its summary
-and detail log disagree; otherwise 0.
+read or parsed (a performance run's detail log cut off before LoadGen reported
+its result is malformed, not INVALID); otherwise 1 when a performance run is
+INVALID or its summary and detail log disagree; otherwise 0.
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m harness logs",
         description=(
             "Find every LoadGen run folder (a folder holding mlperf_log_detail.txt) under the "
-            "given paths and print one JSON object per run, one per line, sorted by path: the "
-            "detail log's effective_* and result_* keys (null where the run does not log them), "
-            "num_errors and num_warnings, the parsed summary, is_performance, and whether the "
-            "summary agrees with the detail log (consistent, inconsistencies)."
+            "given paths and print one JSON object per run, one per line, sorted by path: every "
+            "effective_*, requested_* and result_* key the detail log holds (the common settings and "
+            "results always, null where the run does not log them), num_errors and num_warnings "
+            "(detail lines flagged is_error / is_warning), summary_num_warnings and warnings_differ "
+            "(LoadGen's two warning counts may differ; reported, never an inconsistency), the parsed "
+            "summary, is_performance, and whether the summary agrees with the detail log "
+            "(consistent, inconsistencies)."
         ),
         epilog=(
             "exit status: 0 all runs fine; 1 a performance run is INVALID or inconsistent; "
-            "2 a path is missing or holds no run, or a log is unreadable or malformed."
+            "2 a path is missing or holds no run, or a log is unreadable or malformed (including a "
+            "performance run's detail log cut off before its result_validity line)."
         ),
     )
     parser.add_argument(

@@ -60,6 +60,7 @@ class DetailLog:
     errors: list[str]  # the values of the lines flagged is_error
     warnings: list[str]
     skipped_lines: list[int] = field(default_factory=list)  # only with strict=False
+    line_count: int = 0  # lines in the file, blank ones included
 
 
 def parse_detail(path: str | Path, *, strict: bool = True) -> DetailLog:
@@ -71,6 +72,7 @@ def parse_detail(path: str | Path, *, strict: bool = True) -> DetailLog:
 
     log = DetailLog(path, {}, {}, 0, 0, [], [])
     for line_no, raw_line in enumerate(raw.splitlines(), start=1):
+        log.line_count = line_no
         try:
             line = raw_line.decode("utf-8")
         except UnicodeDecodeError as exc:

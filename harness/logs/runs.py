@@ -12,9 +12,23 @@ numbers agree when the intervals their last digits stand for overlap:
 therefore be equal, and ``12345.6`` agrees with ``12345.6123``. Compared:
 validity, scenario, mode, SUT name, the four conditions, QPS and token lines,
 every latency statistic and percentile (MultiStream's summary prints the
-per-query ones), early-stopping estimates and bullet texts, the error and
-warning counts, and each test parameter that has an ``effective_`` key.
-Parameters without one (``ttft_latency``, ``tpot_latency``) are not compared.
+per-query ones), early-stopping estimates and bullet texts, the error count,
+and each test parameter that has an ``effective_`` key. Parameters without one
+(``ttft_latency``, ``tpot_latency``) are not compared.
+
+The warning counts are reported, not compared. LoadGen keeps one counter that
+every ``FlagWarning`` raises and prints it in the summary when the log files
+close, while a detail line is marked ``is_warning`` only when a detail entry
+follows the flag (``logging.h``); warnings flagged without their own line, or
+raised after the summary's count is written, make the two counts differ in a
+perfectly good run, and MLPerf's submission checker reads neither. So the
+record carries ``num_warnings`` (detail lines flagged), ``summary_num_warnings``
+(what the summary prints, null without one) and ``warnings_differ``.
+
+A performance run must report a result: a detail log whose mode is a
+performance mode but that holds no ``result_validity`` line was cut off before
+LoadGen finished, and is a ``LogFormatError`` (malformed input), not a run to
+judge. Accuracy runs log no result line at all.
 """
 
 from __future__ import annotations
@@ -42,13 +56,26 @@ FIXED_KEYS = (
     "effective_target_qps",
     "effective_target_latency_ns",
     "effective_target_latency_percentile",
+    "effective_max_async_queries",
+    "effective_target_duration_ms",
     "effective_min_duration_ms",
+    "effective_max_duration_ms",
     "effective_min_query_count",
+    "effective_max_query_count",
+    "effective_min_sample_count",
     "effective_performance_sample_count",
+    "effective_accuracy_sample_count",  # LoadGen 6 only; the checker prefers it to qsl_reported_total_count
     "effective_sample_concatenate_permutation",
     "effective_qsl_rng_seed",
     "effective_sample_index_rng_seed",
     "effective_schedule_rng_seed",
+    "effective_accuracy_log_rng_seed",
+    "effective_accuracy_log_probability",
+    "effective_accuracy_log_sampling_target",
+    "effective_print_timestamps",
+    "effective_performance_issue_unique",
+    "effective_performance_issue_same",
+    "effective_performance_issue_same_index",
     "qsl_reported_total_count",
     "result_validity",
     "result_min_duration_met",
@@ -67,9 +94,11 @@ FIXED_KEYS = (
     "result_tokens_per_second",
     "result_completed_tokens_per_second",
 )
-# Detail keys copied whenever a run logs them (token metrics, per-query
-# latencies, early-stopping texts, ...).
-_EXTRA_KEY_PREFIXES = ("result_", "early_stopping_")
+# Detail keys copied whenever a run logs them: every setting LoadGen logs as
+# effective (what the run used) or requested (what the SUT asked for, e.g.
+# requested_use_token_latencies, which the checker reads for LLMs), token
+# metrics, per-query latencies, early-stopping texts, ...
+_EXTRA_KEY_PREFIXES = ("effective_", "requested_", "result_", "early_stopping_")
 
 
 # ---------------------------------------------------------------- discovery
@@ -114,6 +143,13 @@ def run_record(run_dir: str | Path) -> dict[str, Any]:
     for required in ("effective_scenario", "effective_test_mode"):
         if required not in detail.values:
             raise LogFormatError(detail.path, None, f"not a LoadGen run log: no '{required}' line")
+    is_performance = detail.values["effective_test_mode"] in PERFORMANCE_MODES
+    if is_performance and "result_validity" not in detail.values:
+        raise LogFormatError(
+            detail.path, None,
+            f"performance run ({detail.values['effective_test_mode']}) without a result: no 'result_validity' "
+            f"line in its {detail.line_count} lines; the log was cut off before LoadGen reported the run",
+        )
     summary_path = run_dir / SUMMARY_LOG_NAME
     summary = parse_summary(summary_path) if summary_path.is_file() else None
 
@@ -125,11 +161,14 @@ def run_record(run_dir: str | Path) -> dict[str, Any]:
         inconsistencies = [f"{SUMMARY_LOG_NAME} is missing"]
     else:
         inconsistencies = compare_summary(detail, summary)
+    summary_warnings = None if summary is None else summary.fields.get("num_warnings")
     record.update(
         path=str(run_dir),
-        is_performance=detail.values["effective_test_mode"] in PERFORMANCE_MODES,
+        is_performance=is_performance,
         num_errors=detail.num_errors,
         num_warnings=detail.num_warnings,
+        summary_num_warnings=summary_warnings,
+        warnings_differ=summary_warnings is not None and summary_warnings != detail.num_warnings,
         error_messages=list(detail.errors),
         summary=None if summary is None else dict(summary.fields),
         consistent=not inconsistencies,
@@ -170,8 +209,9 @@ _TTFT_PERCENTILE = re.compile(r"^([\d.]+)_percentile_first_token_latency_ns$")
 _TPOT_STAT = re.compile(r"^(min|max|mean)_time_to_output_token_ns$")
 _TPOT_PERCENTILE = re.compile(r"^([\d.]+)_percentile_time_to_output_token_ns$")
 _ESTIMATE = re.compile(r"^early_stopping_([\d.]+?)(?:th)?_percentile_estimate$")
-# Summary blocks and notes that have no figure of their own in the detail log.
-_NOT_COMPARED = {"recommendations", "per_query_latency", "notice"}
+# Summary blocks and notes that have no figure of their own in the detail log,
+# and the warning count, which may differ from the detail log's (module doc).
+_NOT_COMPARED = {"recommendations", "per_query_latency", "notice", "num_warnings"}
 
 
 def summary_counterpart(key: str, detail: DetailLog) -> str | None:
@@ -215,7 +255,7 @@ def _estimate_key(percentile: float, detail: DetailLog) -> str | None:
 def compare_summary(detail: DetailLog, summary: SummaryLog) -> list[str]:
     """Every disagreement between what the summary prints and the detail log."""
     problems = []
-    counted = {"num_errors": detail.num_errors, "num_warnings": detail.num_warnings}
+    counted = {"num_errors": detail.num_errors}
     logged_errors = detail.values.get("num_errors")  # LoadGen 6 also logs its own count
     if logged_errors is not None and logged_errors != detail.num_errors:
         problems.append(f"detail log says num_errors={logged_errors} but flags {detail.num_errors} lines is_error")

@@ -18,7 +18,10 @@ RACE_WINDOW_S = 0.3
 
 
 def siblings(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if not p.name.endswith(".lock"))
+    """Entries and temporaries; locks and file entries' manifest sidecars left out
+    (tests/test_cache_integrity.py covers the manifests)."""
+    return sorted(p.name for p in directory.iterdir()
+                  if not p.name.endswith(".lock") and not p.name.endswith(".manifest.json"))
 
 
 # --- default_cache_dir --------------------------------------------------------
@@ -56,6 +59,7 @@ def test_builds_a_file_once(tmp_path):
     assert ensure_artifact(tmp_path, "data/thing.txt", build=build) == final
     assert len(calls) == 1
     assert siblings(final.parent) == ["thing.txt"]
+    assert (final.parent / ".thing.txt.manifest.json").is_file()
     assert lock_path(final).name == "thing.txt.lock"
 
 

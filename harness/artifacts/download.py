@@ -3,6 +3,11 @@
 Rules this module keeps, and why:
 - A file already at ``dest`` is trusted only after its checksum matches; if it
   does not, it may be the user's own file, so it is reported, not deleted.
+  Once verified (or downloaded), it gets a cache manifest recording the
+  checksum it matched, so later uses run the manifest's quick check instead of
+  re-hashing ~100 MB; whenever that cannot vouch, the full checksum runs again.
+  A file with a manifest is the cache's own download: if it stopped matching,
+  it is downloaded again (offline: reported, naming what differed).
 - Offline mode never opens a connection: a miss is an error telling the user
   how to pre-stage the file.
 - Bytes go to a temporary sibling and are renamed onto ``dest`` only after the
@@ -22,8 +27,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cache import (DEFAULT_LOCK_TIMEOUT, PART_MARKER, artifact_lock, fsync_dir,
-                    remove_path, sweep_stale)
+from . import manifest
+from .cache import (DEFAULT_LOCK_TIMEOUT, PART_MARKER, artifact_lock, publish, remove_path,
+                    sweep_stale, warn_replaced)
 from .checksum import (ArtifactError, ChecksumMismatch, file_digest, new_hasher,
                        parse_checksum)
 
@@ -61,24 +67,48 @@ class CorruptArtifact(ChecksumMismatch):
     """A file already at the destination does not verify; it is left untouched."""
 
 
-def _check_existing(dest: Path, checksum: str, replace_corrupt: bool) -> bool:
-    """True if ``dest`` exists and verifies; False if absent or to be replaced."""
+def _vouched(dest: Path, wanted: str) -> bool:
+    """The manifest's quick check passes and the manifest was recorded for this very checksum."""
+    inspection = manifest.quick_check(dest)
+    return inspection.ok and inspection.manifest.get("checksum") == wanted
+
+
+def _check_existing(dest: Path, wanted: str, replace_corrupt: bool, offline: bool) -> bool:
+    """True if ``dest`` exists and verifies in full; False if absent or to be replaced."""
     if not dest.exists():
         return False
     if not dest.is_file():
         raise ArtifactError(f"{dest} exists but is not a regular file; remove it or choose another cache")
-    algo, expected = parse_checksum(checksum)
-    actual = file_digest(dest, algo)
+    before = manifest.quick_check(dest)  # only to say what differed, if it does
+    algo, expected = parse_checksum(wanted)
+    hasher = new_hasher(algo)
+    st = os.stat(dest)  # before reading: see manifest.file_record
+    blocks = manifest.scan_file(dest, hasher)
+    actual = hasher.hexdigest()
     if actual == expected:
+        record = {"path": "", **manifest.file_record(dest, blocks, st)}
+        try:
+            manifest.write(manifest.sidecar_path(dest), manifest.new_manifest(dest.name, "file", [record],
+                                                                             checksum=wanted))
+        except OSError:
+            pass  # a read-only cache: verified all the same, the full check repeats next time
         return True
+    ours = before.manifest is not None and not dest.is_symlink()
+    differed = before.problems or [f"{algo} digest {actual}, expected {expected}"]
+    if ours and not offline:
+        # Not deleted here either: the good download replaces it atomically.
+        warn_replaced(dest, differed, "downloading it again")
+        return False
     if replace_corrupt:
         # Not deleted here: the good download replaces it atomically later, so
         # a failed download still leaves the user's original in place.
         return False
-    raise CorruptArtifact(
-        dest, f"{algo}:{expected}", f"{algo}:{actual}",
-        hint="The file was left untouched; delete or move it to download a fresh copy "
-             "(or pass replace_corrupt=True)")
+    hint = ("The file was left untouched; delete or move it to download a fresh copy "
+            "(or pass replace_corrupt=True)")
+    if ours:
+        hint = (f"The cache's copy changed since it was downloaded ({'; '.join(differed)}); "
+                f"delete it or run without --mlperf-offline to download it again")
+    raise CorruptArtifact(dest, wanted, f"{algo}:{actual}", hint=hint)
 
 
 def fetch(url: str, dest: str | os.PathLike, checksum: str, *, offline: bool = False,
@@ -90,19 +120,23 @@ def fetch(url: str, dest: str | os.PathLike, checksum: str, *, offline: bool = F
     transfer (a slow but live mirror is fine). ``http(s)://`` and ``file://`` URLs.
     """
     dest = Path(dest)
-    parse_checksum(checksum)  # a malformed registry entry fails before any I/O
-    if _check_existing(dest, checksum, replace_corrupt):
+    algo, expected = parse_checksum(checksum)  # a malformed registry entry fails before any I/O
+    wanted = f"{algo}:{expected}"
+    if _vouched(dest, wanted):
         return dest
-    if offline:
+    if offline and not os.path.lexists(dest):
         raise ArtifactMissing(url, dest, checksum)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with artifact_lock(dest, timeout=lock_timeout):
         # Re-check under the lock: the usual case for a waiter is that the
         # holder just finished this very download.
-        if _check_existing(dest, checksum, replace_corrupt):
+        manifest.sweep(dest)
+        if _vouched(dest, wanted) or _check_existing(dest, wanted, replace_corrupt, offline):
             return dest
+        if offline:
+            raise ArtifactMissing(url, dest, checksum)
         sweep_stale(dest, PART_MARKER)
-        _download(url, dest, checksum, progress=progress, timeout=timeout, chunk=chunk)
+        _download(url, dest, wanted, progress=progress, timeout=timeout, chunk=chunk)
     return dest
 
 
@@ -110,6 +144,7 @@ def _download(url: str, dest: Path, checksum: str, *, progress: bool, timeout: f
               chunk: int) -> None:
     algo, expected = parse_checksum(checksum)
     hasher = new_hasher(algo)
+    blocks = manifest.BlockDigests()  # the manifest's digests, computed from the same bytes
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + PART_MARKER)
     tmp = Path(tmp_name)
     try:
@@ -117,7 +152,7 @@ def _download(url: str, dest: Path, checksum: str, *, progress: bool, timeout: f
             # mkstemp creates 0600; a cache may be shared by several users or CI jobs.
             os.fchmod(out.fileno(), 0o644)
             try:
-                received, length = _stream(url, out, hasher, dest.name, progress, timeout, chunk)
+                received, length = _stream(url, out, (hasher, blocks), dest.name, progress, timeout, chunk)
             except urllib.error.HTTPError as e:
                 raise DownloadError(url, f"HTTP {e.code} {e.reason}", dest) from e
             except urllib.error.URLError as e:
@@ -133,17 +168,14 @@ def _download(url: str, dest: Path, checksum: str, *, progress: bool, timeout: f
             actual = hasher.hexdigest()
             if actual != expected:
                 raise ChecksumMismatch(dest, f"{algo}:{expected}", f"{algo}:{actual}", url=url)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
+        publish(tmp, dest, checksum=checksum, blocks=blocks.finish())  # fsyncs, renames, records
     except BaseException:
         remove_path(tmp)
         raise
-    fsync_dir(dest.parent)
 
 
-def _stream(url, out, hasher, label, progress, timeout, chunk) -> tuple[int, int | None]:
-    """Copy the response body to ``out``, hashing as it goes; return (bytes, Content-Length)."""
+def _stream(url, out, hashers, label, progress, timeout, chunk) -> tuple[int, int | None]:
+    """Copy the response body to ``out``, feeding ``hashers`` as it goes; return (bytes, Content-Length)."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as resp:
         header = resp.headers.get("Content-Length")
@@ -155,7 +187,8 @@ def _stream(url, out, hasher, label, progress, timeout, chunk) -> tuple[int, int
                   file=sys.stderr, leave=False, disable=None if progress else True) as bar:
             while block := resp.read(chunk):
                 out.write(block)
-                hasher.update(block)
+                for h in hashers:
+                    h.update(block)
                 received += len(block)
                 bar.update(len(block))
     return received, length

@@ -67,23 +67,28 @@ def _find(directory: Path, names: tuple[str, ...], what: str) -> Path:
     raise DatasetFormatError(f"{directory}: no {what} found (expected one of {', '.join(names)})")
 
 
-def _stage(cache_dir: Path, prefix: str, key: str, build_samples) -> Path:
+def _stage(cache_dir: Path, prefix: str, key: str, build_samples, *, offline: bool = False) -> Path:
+    """Stage ``build_samples()`` as ``preprocessed/<prefix>-<key>/samples.npy``, verified on every use.
+
+    ``offline``: an entry that fails its manifest check is an error instead of being rebuilt.
+    """
     def build(tmp: Path) -> None:
         tmp.mkdir()
         np.save(tmp / SAMPLES_FILE, build_samples())
 
-    return ensure_artifact(cache_dir, f"preprocessed/{prefix}-{key}", build=build) / SAMPLES_FILE
+    return ensure_artifact(cache_dir, f"preprocessed/{prefix}-{key}", build=build, offline=offline) / SAMPLES_FILE
 
 
 class ImagenetFormat:
     name = "imagenet"
     real_hint = "pointing at the validation set (val_map.txt and the JPEG files)"
 
-    def proxy_directory(self, bench, cache_dir: Path) -> Path:
+    def proxy_directory(self, bench, cache_dir: Path, *, offline: bool = False) -> Path:
         from ..proxies import digits_imagenet
 
         name = f"datasets/{bench.proxy.dataset}-v{digits_imagenet.GENERATOR_VERSION}"
-        return ensure_artifact(cache_dir, name, build=lambda tmp: digits_imagenet.render_dataset(tmp, "val"))
+        return ensure_artifact(cache_dir, name, build=lambda tmp: digits_imagenet.render_dataset(tmp, "val"),
+                               offline=offline)
 
     def check(self, directory: Path, count: int | None) -> None:
         from .imagenet import read_val_map
@@ -91,10 +96,11 @@ class ImagenetFormat:
         read_val_map(directory, count=count)  # clear errors before any long preprocessing
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
-                dtype="float32") -> Prepared:
+                dtype="float32", offline: bool = False) -> Prepared:
         from .preprocessed import load_or_build
 
-        samples, labels, _ = load_or_build(directory, cache_dir, count=count, channel_order=channel_order)
+        samples, labels, _ = load_or_build(directory, cache_dir, count=count, channel_order=channel_order,
+                                           offline=offline)
         labels = np.load(labels)
         return Prepared(directory, samples, Top1Evaluation(labels, dtype), len(labels))
 
@@ -110,8 +116,8 @@ class _OneFileFormat:
     FILES: tuple[str, ...] = ()
     WHAT = ""
 
-    def proxy_directory(self, bench, cache_dir: Path) -> Path:
-        return PROXY_DIR / bench.proxy.dataset
+    def proxy_directory(self, bench, cache_dir: Path, *, offline: bool = False) -> Path:
+        return PROXY_DIR / bench.proxy.dataset  # committed: nothing cached
 
     def file(self, directory: Path) -> Path:
         return _find(directory, self.FILES, self.WHAT)
@@ -136,7 +142,7 @@ class SquadFormat(_OneFileFormat):
 
         return read_squad(path)
 
-    def _features(self, directory: Path, tokenizer_dir: Path, cache_dir: Path | None):
+    def _features(self, directory: Path, tokenizer_dir: Path, cache_dir: Path | None, offline: bool = False):
         from . import squad
 
         path = self.file(directory)
@@ -152,12 +158,13 @@ class SquadFormat(_OneFileFormat):
             features.save(tmp / "features.npz")
             np.save(tmp / SAMPLES_FILE, squad.stack_samples(features))
 
-        folder = ensure_artifact(cache_dir, f"preprocessed/squad-{key}", build=build)
+        folder = ensure_artifact(cache_dir, f"preprocessed/squad-{key}", build=build, offline=offline)
         return examples, squad.SquadFeatures.load(folder / "features.npz"), folder / SAMPLES_FILE
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
-                dtype="float32") -> Prepared:
-        examples, features, samples = self._features(directory, _required(tokenizer_dir, self.name), cache_dir)
+                dtype="float32", offline: bool = False) -> Prepared:
+        examples, features, samples = self._features(directory, _required(tokenizer_dir, self.name), cache_dir,
+                                                     offline)
         return Prepared(directory, samples, SquadEvaluation(examples, features), len(features.input_ids))
 
     def evaluation(self, directory: Path, *, tokenizer_dir=None, dtype="float32"):
@@ -181,7 +188,7 @@ class CnnDailyMailFormat(_OneFileFormat):
         return path, self.read(path)
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
-                dtype="int64", max_positions: int = 0, max_new_tokens: int = 0) -> Prepared:
+                dtype="int64", max_positions: int = 0, max_new_tokens: int = 0, offline: bool = False) -> Prepared:
         from ..tasks.text_generation import pad_prompts
         from . import cnn_dailymail
         from .tokenizers import load_tokenizer
@@ -195,7 +202,7 @@ class CnnDailyMailFormat(_OneFileFormat):
             tokenizer = load_tokenizer(tokenizer_dir)
             return pad_prompts(cnn_dailymail.tokenize_prompts(examples, tokenizer, max_positions, max_new_tokens, path))
 
-        staged = _stage(cache_dir, "cnn", key, samples)
+        staged = _stage(cache_dir, "cnn", key, samples, offline=offline)
         targets = cnn_dailymail.targets(examples)
         return Prepared(directory, staged, GenerationEvaluation("gptj", targets, Path(tokenizer_dir), dtype), len(targets))
 
@@ -218,7 +225,7 @@ class OpenOrcaFormat(_OneFileFormat):
         return read_open_orca(path)
 
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
-                dtype="int32", max_positions: int = 0, max_new_tokens: int = 0) -> Prepared:
+                dtype="int32", max_positions: int = 0, max_new_tokens: int = 0, offline: bool = False) -> Prepared:
         from ..tasks.text_generation import pad_prompts
 
         path = self.file(directory)
@@ -231,7 +238,7 @@ class OpenOrcaFormat(_OneFileFormat):
                         f"{max_new_tokens} new tokens that exceeds the model's {max_positions} positions"
                     )
         key = _digest({"format": "orca-prompts-v1"}, path)
-        staged = _stage(cache_dir, "orca", key, lambda: pad_prompts(dataset.prompts))
+        staged = _stage(cache_dir, "orca", key, lambda: pad_prompts(dataset.prompts), offline=offline)
         evaluation = GenerationEvaluation("llama2", list(dataset.targets), Path(_required(tokenizer_dir, self.name)), dtype)
         return Prepared(directory, staged, evaluation, len(dataset.targets))
 

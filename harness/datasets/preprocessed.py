@@ -5,23 +5,22 @@ image's bytes, the preprocessing parameters and the pipeline version), so an
 edited image or a changed pipeline never reuses a stale array, while identical
 inputs are shared by every process and session pointing at the same cache.
 
-Building is safe under pytest-xdist: one file lock per key, a re-check after
-acquiring it, and the arrays written to a temporary folder that is renamed into
-place, so the final name never holds a half-written array.
+The entry is built through ``harness.artifacts.cache.ensure_artifact``: one
+file lock per key, a temporary folder renamed into place (the final name never
+holds a half-written array), and a manifest checked on every use, so arrays
+truncated or altered in place after the build are caught and rebuilt (or, with
+``offline=True``, reported) instead of being fed to a model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
+from harness.artifacts.cache import ensure_artifact
 from harness.datasets import imagenet
 
 SAMPLES_FILE = "samples.npy"
@@ -59,40 +58,22 @@ def load_or_build(
     *,
     count: int | None = None,
     channel_order: str = "RGB",
+    offline: bool = False,
 ) -> tuple[Path, Path, str]:
     """Return ``(samples .npy, labels .npy, key)``, building them on a cache miss.
 
     The files are plain ``.npy`` so callers can ``np.load(path, mmap_mode="r")``.
+    A staged entry that fails its manifest check is rebuilt; with ``offline``
+    it raises ``CacheEntryInvalid`` naming the entry and what differed.
     """
     key = cache_key(dataset_dir, count=count, channel_order=channel_order)
-    base = Path(cache_dir) / "preprocessed"
-    final = base / f"imagenet-{key[:16]}"
-    samples_path, labels_path = final / SAMPLES_FILE, final / LABELS_FILE
-    if _complete(final):
-        return samples_path, labels_path, key
 
-    base.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base / f"imagenet-{key[:16]}.lock")):
-        # Another process may have built it while we waited for the lock.
-        if not _complete(final):
-            _build(dataset_dir, base, final, key, count=count, channel_order=channel_order)
-    return samples_path, labels_path, key
-
-
-def _complete(folder: Path) -> bool:
-    return (folder / SAMPLES_FILE).is_file() and (folder / LABELS_FILE).is_file()
-
-
-def _build(dataset_dir, base: Path, final: Path, key: str, *, count, channel_order) -> None:
-    samples, labels = imagenet.preprocess_dataset(dataset_dir, count=count, channel_order=channel_order)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=base))
-    try:
+    def build(tmp: Path) -> None:
+        samples, labels = imagenet.preprocess_dataset(dataset_dir, count=count, channel_order=channel_order)
+        tmp.mkdir()
         np.save(tmp / SAMPLES_FILE, samples)
         np.save(tmp / LABELS_FILE, labels)
         (tmp / "key.txt").write_text(key + "\n")
-        if final.exists():  # a leftover without both arrays (e.g. emptied by hand)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    final = ensure_artifact(cache_dir, f"preprocessed/imagenet-{key[:16]}", build=build, offline=offline)
+    return final / SAMPLES_FILE, final / LABELS_FILE, key

@@ -186,17 +186,55 @@ def three_questions(tokenizer):
     return examples, build_features(examples, tokenizer, max_seq_length=12)
 
 
-def test_score_accuracy_log_counts_questions_with_logged_features(tmp_path, three_questions):
-    examples, features = three_questions
-    right = _logits(12, {4: 5.0}, {4: 5.0})   # "w1": right for q0
-    wrong = _logits(12, {5: 5.0}, {5: 5.0})   # "w2": half right for q1 (F1 2/3)
-    log = _write_log(tmp_path / "mlperf_log_accuracy.json", [(1, wrong), (0, right), (1, right)])
+# Positions in three_questions' 12-token windows: [CLS]=0 q=1 [SEP]=2 w0..w3=3..6 [SEP]=7.
+W0, W1, W2, W3 = 3, 4, 5, 6
+
+
+def _span(first: int, last: int) -> np.ndarray:
+    return _logits(12, {first: 5.0}, {last: 5.0})
+
+
+def test_a_duplicated_qsl_idx_uses_its_last_entry_like_accuracy_squad(tmp_path, three_questions):
+    examples, features = three_questions  # answers: q0 "w1", q1 "w2 w3", q2 "w0"
+    log = _write_log(tmp_path / "mlperf_log_accuracy.json", [
+        (0, _span(W2, W2)), (1, _span(W1, W1)), (2, _span(W0, W0)),
+        (0, _span(W1, W1)),  # q0: the later entry, "w1", is the one scored (EM 1)
+        (1, _span(W2, W2)),  # q1: "w2" against "w2 w3" (EM 0, F1 2/3)
+    ])
     score = score_accuracy_log(log, examples, features)
-    # qsl_idx 1 is logged twice: the first entry wins. q2 has no feature in the log and is not counted.
-    assert (score.questions, score.features_logged) == (2, 2)
-    assert score.exact_match == pytest.approx(50.0)
-    assert score.f1 == pytest.approx(100 * (1 + 2 / 3) / 2)
+    assert (score.questions, score.features_logged) == (3, 3)
+    assert score.exact_match == pytest.approx(100 * 2 / 3)
+    assert score.f1 == pytest.approx(100 * (1 + 2 / 3 + 1) / 3)
     assert CHECKER_F1.match(score.official_line())
+
+
+def test_a_partial_log_divides_by_every_question_of_the_dev_set(tmp_path, three_questions):
+    examples, features = three_questions
+    log = _write_log(tmp_path / "mlperf_log_accuracy.json", [(0, _span(W1, W1)), (1, _span(W2, W3))])
+    official = score_accuracy_log(log, examples, features)
+    # q2 has no feature in the log: it is predicted "empty" and scores 0, but still counts.
+    assert (official.questions, official.exact_match, official.f1) == (3, pytest.approx(200 / 3), pytest.approx(200 / 3))
+    covered = score_accuracy_log(log, examples, features, questions="logged")
+    assert (covered.questions, covered.exact_match, covered.f1) == (2, pytest.approx(100.0), pytest.approx(100.0))
+
+
+def test_an_unlogged_question_is_scored_as_the_nonce_answer_empty(tmp_path, tokenizer):
+    from harness.datasets.squad import build_features
+
+    # write_predictions answers "empty" for a question none of whose features is
+    # logged, and evaluate_v1.1 scores that text: an answer "Empty." matches it.
+    examples = [SquadExample("q0", "q", "w0 w1", ("w1",)), SquadExample("q1", "q", "w2 w3", ("Empty.",))]
+    features = build_features(examples, tokenizer, max_seq_length=12)
+    log = _write_log(tmp_path / "acc.json", [(0, _span(W1, W1))])
+    score = score_accuracy_log(log, examples, features)
+    assert (score.questions, score.exact_match, score.f1) == (2, pytest.approx(100.0), pytest.approx(100.0))
+
+
+def test_an_unknown_question_rule_is_an_error(tmp_path, three_questions):
+    examples, features = three_questions
+    log = _write_log(tmp_path / "acc.json", [(0, _span(W1, W1))])
+    with pytest.raises(SquadError, match="questions='all'; valid: dataset, logged"):
+        score_accuracy_log(log, examples, features, questions="all")
 
 
 def test_payload_of_the_wrong_size_names_file_and_qsl_idx(tmp_path, three_questions):

@@ -1,7 +1,15 @@
 """Reading ``mlperf_log_accuracy.json``: one entry per completed sample.
 
-``data`` is the response bytes as upper-case hex. Like MLPerf's scripts we
-keep the first entry of each ``qsl_idx`` (a sample can be logged twice).
+``data`` is the response bytes as upper-case hex. A sample can be logged
+twice, and MLPerf's accuracy scripts do not agree on which entry counts:
+
+* ``keep="first"``: vision/classification_and_detection/tools/accuracy-imagenet.py,
+  language/gpt-j/evaluation.py and language/llama2-70b/evaluate-accuracy.py
+  skip a ``qsl_idx`` they have already seen;
+* ``keep="last"``: language/bert/accuracy-squad.py turns every entry into a
+  result and builds a dict keyed by feature, so a later entry overwrites.
+
+Each scorer passes the rule of its own official script.
 """
 from __future__ import annotations
 
@@ -34,17 +42,31 @@ def read_accuracy_log(path: Path) -> list[dict]:
     return entries
 
 
-def first_responses(path: Path, dtype: str) -> dict[int, np.ndarray]:
-    """qsl_idx -> decoded response of its first logged entry, in log order."""
+KEEP_RULES = ("first", "last")
+
+
+def responses(path: Path, dtype: str, *, keep: str = "first") -> dict[int, np.ndarray]:
+    """qsl_idx -> decoded response of one entry per qsl_idx (module doc), in order of first appearance.
+
+    With ``keep="last"`` every entry is decoded, as accuracy-squad.py decodes
+    every entry, so a malformed entry is an error even when a later one replaces it.
+    """
     if dtype not in DTYPES:
         raise AccuracyLogError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    if keep not in KEEP_RULES:
+        raise AccuracyLogError(f"unknown duplicate rule keep={keep!r}; valid: {', '.join(KEEP_RULES)}")
     decoded: dict[int, np.ndarray] = {}
     for position, entry in enumerate(read_accuracy_log(path)):
         index = int(entry["qsl_idx"])
-        if index in decoded:
+        if keep == "first" and index in decoded:
             continue
         try:
             decoded[index] = np.frombuffer(bytes.fromhex(entry["data"]), DTYPES[dtype])
         except ValueError as exc:
             raise AccuracyLogError(f"{path}: entry {position} (qsl_idx {index}): data is not {dtype} hex: {exc}") from None
     return decoded
+
+
+def first_responses(path: Path, dtype: str) -> dict[int, np.ndarray]:
+    """qsl_idx -> decoded response of its first logged entry, in log order."""
+    return responses(path, dtype, keep="first")

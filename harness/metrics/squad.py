@@ -14,11 +14,22 @@ Two stages, as MLPerf's accuracy-squad.py runs them:
    and token-overlap F1, the best over the ground truths, averaged over the
    questions and multiplied by 100.
 
-Which questions count: MLPerf's evaluate_v1.1.py divides by every question in
-the dev file (an unanswered one scores 0); its accuracy runs log every feature,
-so that is every question with a feature. We run subsets (``--count``), so we
-divide by the questions that have at least one feature in the log, and report
-that count. On a complete log the two agree.
+Which log entries and questions count, as language/bert/accuracy-squad.py and
+its evaluate_v1.1.py do it (``score_accuracy_log``'s default):
+
+* every entry of the log becomes a result and the results go into a dict keyed
+  by feature, so of two entries for one ``qsl_idx`` the LAST one is used;
+* write_predictions visits every question of the dev file; one with no logged
+  feature (or no valid span) gets the nonce prediction "empty", which is
+  scored against its answers like any other text (0 unless an answer
+  normalises to "empty");
+* evaluate_v1.1.py divides by every question of the dev file (a question
+  missing from the predictions would also score 0; here none is missing).
+
+So a partial log scores low, exactly as MLPerf scores it. ``questions="logged"``
+instead divides by the questions with at least one logged feature, for a
+deliberately reduced run (``--mlperf-count``) that should be judged on what it
+covered; on a complete log the two agree.
 """
 from __future__ import annotations
 
@@ -33,7 +44,7 @@ import numpy as np
 
 from harness.datasets.squad import SquadError, SquadExample, SquadFeatures
 
-from .accuracy_log import first_responses
+from .accuracy_log import responses
 
 N_BEST_SIZE = 20
 MAX_ANSWER_LENGTH = 30
@@ -137,11 +148,14 @@ def predictions_from_logits(examples: list[SquadExample], features: SquadFeature
 
 
 # --------------------------------------------------------------- the log
+QUESTION_RULES = ("dataset", "logged")
+
+
 @dataclass(frozen=True)
 class SquadScore:
     exact_match: float
     f1: float
-    questions: int        # questions scored: those with at least one logged feature
+    questions: int        # questions divided by: the whole dev set, or those with a logged feature
     features_logged: int  # distinct qsl_idx in the log
 
     def official_line(self) -> str:
@@ -149,14 +163,22 @@ class SquadScore:
         return json.dumps({"exact_match": self.exact_match, "f1": self.f1})
 
 
-def score_accuracy_log(log_path: str | Path, examples: list[SquadExample], features: SquadFeatures) -> SquadScore:
-    """EM/F1 of a LoadGen ``mlperf_log_accuracy.json`` whose qsl_idx are feature indices."""
+def score_accuracy_log(log_path: str | Path, examples: list[SquadExample], features: SquadFeatures, *,
+                       questions: str = "dataset") -> SquadScore:
+    """EM/F1 of a LoadGen ``mlperf_log_accuracy.json`` whose qsl_idx are feature indices.
+
+    ``questions="dataset"`` (default) scores as accuracy-squad.py does: over
+    every question of ``examples``; ``"logged"`` over those with a logged
+    feature (module doc). Either way the last entry of a qsl_idx is used.
+    """
     log_path = Path(log_path)
-    responses = first_responses(log_path, "float32")  # first entry of each qsl_idx wins
+    if questions not in QUESTION_RULES:
+        raise SquadError(f"score_accuracy_log: questions={questions!r}; valid: {', '.join(QUESTION_RULES)}")
+    logged = responses(log_path, "float32", keep="last")  # accuracy-squad.py: later entries overwrite
     expected = features.seq_length * 2
     logits: dict[int, np.ndarray] = {}
-    for index in sorted(responses):
-        data = responses[index]
+    for index in sorted(logged):
+        data = logged[index]
         if not 0 <= index < len(features):
             raise SquadError(f"{log_path}: qsl_idx {index} is outside the dataset's {len(features)} features")
         if data.size != expected:
@@ -166,7 +188,12 @@ def score_accuracy_log(log_path: str | Path, examples: list[SquadExample], featu
     if not logits:
         raise SquadError(f"{log_path}: the accuracy log holds no responses")
     predictions = predictions_from_logits(examples, features, logits)
-    scored = sorted({int(features.example_index[i]) for i in logits})
-    result = evaluate([examples[i] for i in scored], predictions)
+    if questions == "dataset":
+        for example in examples:  # write_predictions' nonce for a question none of whose features is logged
+            predictions.setdefault(example.qas_id, NO_ANSWER)
+        scored = examples
+    else:
+        scored = [examples[i] for i in sorted({int(features.example_index[i]) for i in logits})]
+    result = evaluate(scored, predictions)
     return SquadScore(exact_match=result["exact_match"], f1=result["f1"], questions=len(scored),
                       features_logged=len(logits))

@@ -22,7 +22,11 @@ class Top1:
 
 
 def top1(log_path: Path, labels, dtype: str = "float32") -> Top1:
-    """``labels[i]`` is the label of query-sample index i (val_map.txt line i)."""
+    """``labels[i]`` is the label of query-sample index i (val_map.txt line i).
+
+    As accuracy-imagenet.py: the first entry of a duplicated qsl_idx counts,
+    and ``total`` is the number of distinct qsl_idx in the log.
+    """
     responses = first_responses(log_path, dtype)
     good = 0
     for index, data in responses.items():

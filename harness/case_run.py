@@ -44,6 +44,7 @@ class Provisioned:
     # every gated metric -> the reference the gate uses (primary included)
     references: dict = field(default_factory=dict)
     tokenizer_dir: Path | None = None
+    reference_reason: str = ""  # why this reference applies (harness.references)
 
     @property
     def labels(self) -> np.ndarray:
@@ -91,7 +92,8 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
         count=options.count,
         performance_sample_count=bench.performance_sample_count,
         max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
-        run_style=options.run_style, settings=style + layers,
+        max_batchsize_given=options.max_batchsize is not None,
+        run_style=options.run_style, settings=style + layers, memory_limit_mb=options.memory_limit_mb,
     )
 
 

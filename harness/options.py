@@ -14,7 +14,9 @@ class RunOptions:
     max_batchsize: int | None = None
     threads: int = 0
     user_conf: Path | None = None
-    timeout_s: float = 600.0
+    # the watchdog's fixed limit; None: set-up time plus what the run's settings need (launch.py)
+    timeout_s: float | None = None
+    memory_limit_mb: int | None = None
     # Deliberate breakage, for the mutation tests only.
     task_options: dict = field(default_factory=dict)
     channel_order: str = "RGB"

@@ -6,7 +6,8 @@
 - real: the registry's real model artifact, downloaded and verified into the
   cache (``offline`` makes a miss an error); the dataset must be the user's.
 - the user's files (``model_path`` / ``dataset_path``) are used in place.
-With a real dataset the reference is MLPerf's FP32 reference.
+Which FP32 reference gates the case follows from what the model and the
+dataset are, recognised by content (harness.references).
 Everything cached is built once across processes (file locks), under a
 temporary name, then renamed.
 """
@@ -21,7 +22,9 @@ from .artifacts.download import fetch
 from .case_run import Provisioned
 from .datasets.formats import dataset_format
 from .datasets.vocabulary import TOKENIZER_FILES, check_model_vocabulary
+from .identity import content_files, same_content
 from .proxies import PROXY_DIR
+from .references import ReferenceChoice, ReferenceError, choose_reference
 from .registry import Benchmark
 
 SOURCES = ("proxy", "real")
@@ -110,36 +113,62 @@ def model_limits(model_path: Path) -> int:
     return int(data.get("max_position_embeddings") or data.get("n_positions") or 0)
 
 
+def is_proxy_model(bench: Benchmark, path: Path, model_source: str) -> bool:
+    """The committed proxy, or a byte-identical copy of one of the benchmark's proxy files."""
+    if model_source != "user":
+        return model_source == "proxy"
+    path = Path(path)
+    files = content_files(path)
+    for name in sorted({n for support in bench.backends.values() for n in support.proxy_models.values()}):
+        proxy = (PROXY_DIR / name).resolve()
+        if proxy.exists() and proxy.is_dir() == path.is_dir() and same_content(files, path, content_files(proxy), proxy):
+            return True
+    return False
+
+
+def _content(fmt, directory: Path) -> tuple[list[Path], Path]:
+    files = fmt.content_files(directory)
+    return files, (files[0] if len(files) == 1 else Path(directory))
+
+
+def is_proxy_dataset(fmt, bench: Benchmark, directory: Path, cache_dir: Path) -> bool:
+    """Whether a user's dataset holds exactly the proxy dataset's content (a copy counts)."""
+    if bench.proxy.dataset is None:
+        return False
+    files, root = _content(fmt, directory)
+    proxy_files, proxy_root = _content(fmt, fmt.proxy_directory(bench, cache_dir))
+    return same_content(files, root, proxy_files, proxy_root)
+
+
 def dataset(bench: Benchmark, *, cache_dir: Path, dataset_path: Path | None, source: str,
             channel_order: str = "RGB", count: int | None = None, tokenizer_dir: Path | None = None,
             model_path: Path | None = None, task_options: dict | None = None):
-    """(Prepared dataset, references by metric, reference origin)."""
+    """(Prepared dataset, whether it is the proxy's)."""
     fmt = dataset_format(bench.dataset_format)
     if dataset_path is not None:
         directory = Path(dataset_path).expanduser().resolve()
         fmt.check(directory, count)  # clear errors before any long preprocessing
-        references = {spec.metric: spec.reference for spec in bench.accuracy_specs}
-        origin = "MLPerf FP32 reference (registry)"
+        proxy = is_proxy_dataset(fmt, bench, directory, cache_dir)
     elif source == "real":
         raise ProvisionError(
             f"the real {bench.dataset_format} dataset cannot be downloaded; pass --mlperf-dataset-path {fmt.real_hint}"
         )
     else:
         directory = fmt.proxy_directory(bench, cache_dir)
-        references = {spec.metric: bench.proxy_reference(spec.metric) for spec in bench.accuracy_specs}
-        origin = "proxy's measured FP32 reference (registry)"
+        proxy = True
     extra = {}
     if bench.task == "text-generation":
         extra = {"max_positions": model_limits(model_path) if model_path else 0,
                  "max_new_tokens": int({**bench.task_options, **(task_options or {})}.get("max_new_tokens", 0))}
     prepared = fmt.prepare(directory, cache_dir=cache_dir, count=count, channel_order=channel_order,
                            tokenizer_dir=tokenizer_dir, dtype=bench.response_dtype, **extra)
-    return prepared, references, origin
+    return prepared, proxy
 
 
 def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path, source: str = "proxy",
               model_path: Path | None = None, dataset_path: Path | None = None, offline: bool = False,
-              channel_order: str = "RGB", count: int | None = None, tokenizer_path: Path | None = None) -> Provisioned:
+              channel_order: str = "RGB", count: int | None = None, tokenizer_path: Path | None = None,
+              reference_accuracy: dict | None = None) -> Provisioned:
     if source not in SOURCES:
         raise ProvisionError(f"unknown source {source!r}; valid: {', '.join(SOURCES)}")
     path, model_source = model_file(
@@ -152,14 +181,22 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
     if tokenizer_dir is not None:
         check_model_vocabulary(path, tokenizer_dir)
     backend_options, task_options = model_options(bench, backend, precision, model_source)
-    prepared, references, origin = dataset(
+    prepared, proxy_dataset = dataset(
         bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source, channel_order=channel_order,
         count=count, tokenizer_dir=tokenizer_dir, model_path=path, task_options=task_options,
     )
+    try:
+        choice = choose_reference(bench, model_is_proxy=is_proxy_model(bench, path, model_source),
+                                  dataset_is_proxy=proxy_dataset, given=dict(reference_accuracy or {}),
+                                  model=str(path), dataset=str(prepared.directory))
+    except ReferenceError as exc:
+        raise ProvisionError(str(exc)) from None
+    references = choice.references
     return Provisioned(
         model_path=path, model_source=model_source, dataset_dir=prepared.directory,
         samples_path=prepared.samples_path, evaluation=prepared.evaluation,
-        reference=references[bench.accuracy.metric], reference_source=origin,
+        reference=references[bench.accuracy.metric], reference_source=choice.description,
+        reference_reason=choice.reason,
         backend_options=backend_options, task_options=task_options, references=references,
         tokenizer_dir=tokenizer_dir,
     )

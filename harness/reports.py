@@ -36,6 +36,7 @@ def add_provisioned(record: dict, prov: Provisioned) -> None:
     record["model_file"] = str(Path(prov.model_path).resolve())
     record["model_source"] = prov.model_source
     record["reference_source"] = prov.reference_source
+    record["reference_reason"] = prov.reference_reason
     if prov.tokenizer_dir is not None:
         record["tokenizer"] = str(Path(prov.tokenizer_dir).resolve())
 

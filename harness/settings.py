@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .limits import REFUSED_USER_CONF_KEYS, SCENARIOS, USER_CONF_RANGES, SettingRangeError, check_counts
+
 RUN_STYLES = ("test", "fast", "valid")
 
 # user.conf key -> (TestSettings attribute per scenario, scale from attribute to user.conf units)
@@ -33,18 +35,8 @@ _ATTRIBUTES = {
     "samples_per_query": ({"MultiStream": "multi_stream_samples_per_query"}, 1),
 }
 
-# Keys a user.conf may set (mlperf-facts §3); anything else is a typo.
-USER_CONF_KEYS = frozenset(
-    {
-        "target_qps", "target_latency", "target_latency_percentile", "samples_per_query",
-        "min_duration", "max_duration", "min_query_count", "max_query_count",
-        "performance_sample_count_override", "accuracy_sample_count_override",
-        "max_async_queries", "coalesce_queries", "sample_concatenate_permutation",
-        "performance_issue_unique", "performance_issue_same", "performance_issue_same_index",
-        "mode", "use_token_latencies", "ttft_latency", "tpot_latency", "print_timestamps",
-        "accuracy_log_rng_seed", "accuracy_log_sampling_target",
-    }
-)
+# Keys a user.conf may set (mlperf-facts §3) and their ranges; anything else is a typo.
+USER_CONF_KEYS = frozenset(USER_CONF_RANGES) | frozenset(REFUSED_USER_CONF_KEYS)
 
 # The `test` style: sized so a proxy run takes seconds while LoadGen still
 # reports VALID (early stopping needs >= 64 SingleStream and >= 662
@@ -101,37 +93,87 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
+@dataclass(frozen=True)
+class UserConfLine:
+    line_no: int
+    model: str
+    scenario: str
+    key: str
+    value: int | float
+
+
+def read_user_conf(path: Path) -> list[UserConfLine]:
+    """Every line of a user.conf, each checked: syntax, known scenario and key, range.
+
+    Lines for other models are checked too: the file is refused as a whole,
+    before any case runs, rather than failing the one case it would reach.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserConfError(f"{path}: cannot read this user.conf ({exc})") from None
+    lines = []
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        # LoadGen rejects the whole file (-22) on an inline comment, so only
+        # whole-line comments are accepted here too.
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path}:{line_no}"
+        match = _LINE.match(stripped)
+        if not match:
+            raise UserConfError(f"{where}: cannot read {stripped!r}; expected 'model.scenario.key = number'")
+        model, scenario, key, value = match.groups()
+        if scenario != "*" and scenario not in SCENARIOS:
+            raise UserConfError(f"{where}: unknown scenario {scenario!r}; valid: *, {', '.join(SCENARIOS)}")
+        if key in REFUSED_USER_CONF_KEYS:
+            raise UserConfError(f"{where}: {key} cannot be set here: {REFUSED_USER_CONF_KEYS[key]}")
+        if key not in USER_CONF_RANGES:
+            raise UserConfError(f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(USER_CONF_RANGES))}")
+        try:
+            number = _number(value)
+        except ValueError:
+            raise UserConfError(f"{where}: value {value!r} of {key} is not a number") from None
+        try:
+            USER_CONF_RANGES[key].check(number, f"{where}: {model}.{scenario}.{key}")
+        except SettingRangeError as exc:
+            raise UserConfError(str(exc)) from None
+        lines.append(UserConfLine(line_no, model, scenario, key, number))
+    _check_pairs(path, lines)
+    return lines
+
+
+def _check_pairs(path: Path, lines: list[UserConfLine]) -> None:
+    """min <= max for every model and scenario the file names, as LoadGen resolves them."""
+    models = {line.model for line in lines} | {"*"}
+    for model in models:
+        for scenario in SCENARIOS:
+            resolved = {s.key: s.value for s in _resolve(lines, model, scenario, path)}
+            try:
+                check_counts(resolved, f"{path} ({model}.{scenario})")
+            except SettingRangeError as exc:
+                raise UserConfError(str(exc)) from None
+
+
+def _resolve(lines: list[UserConfLine], model: str, scenario: str, path: Path) -> list[Setting]:
+    """LoadGen's precedence: exact, ``*.scenario``, ``model.*``, ``*.*``; later lines of one rank win."""
+    ranked: dict[str, tuple[int, Setting]] = {}
+    for line in lines:
+        if line.model not in ("*", model) or line.scenario not in ("*", scenario):
+            continue
+        rank = (line.model != "*") * 2 + (line.scenario != "*")
+        if line.key not in ranked or rank >= ranked[line.key][0]:
+            ranked[line.key] = (rank, Setting(line.key, line.value, f"{path}:{line.line_no}"))
+    return [setting for _, setting in ranked.values()]
+
+
 def parse_user_conf(path: Path, model: str, scenario: str) -> list[Setting]:
     """The settings of a user-supplied user.conf that apply to model/scenario.
 
     Applies LoadGen's precedence (exact, ``*.scenario``, ``model.*``, ``*.*``)
     so the recorded origin matches what LoadGen would do with the file.
     """
-    ranked: dict[str, tuple[int, Setting]] = {}
-    for line_no, raw in enumerate(Path(path).read_text().splitlines(), start=1):
-        # LoadGen rejects the whole file (-22) on an inline comment, so only
-        # whole-line comments are accepted here too.
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        match = _LINE.match(text)
-        if not match:
-            raise UserConfError(
-                f"{path}:{line_no}: cannot read {raw.strip()!r}; expected 'model.scenario.key = number'"
-            )
-        line_model, line_scenario, key, value = match.groups()
-        if key not in USER_CONF_KEYS:
-            raise UserConfError(f"{path}:{line_no}: unknown key {key!r}; valid keys: {', '.join(sorted(USER_CONF_KEYS))}")
-        try:
-            number = _number(value)
-        except ValueError:
-            raise UserConfError(f"{path}:{line_no}: value {value!r} of {key} is not a number") from None
-        if line_model not in ("*", model) or line_scenario not in ("*", scenario):
-            continue
-        rank = (line_model != "*") * 2 + (line_scenario != "*")
-        if key not in ranked or rank >= ranked[key][0]:
-            ranked[key] = (rank, Setting(key, number, f"{path}:{line_no}"))
-    return [setting for _, setting in ranked.values()]
+    return _resolve(read_user_conf(path), model, scenario, path)
 
 
 def builtin_value(loadgen_settings, key: str, scenario: str):

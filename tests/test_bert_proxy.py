@@ -104,7 +104,7 @@ def test_accuracy_log_of_a_subset_scores_only_the_questions_it_covers(tmp_path, 
             for i in logged]
     log = tmp_path / "mlperf_log_accuracy.json"
     log.write_text(json.dumps(rows))
-    score = metrics.score_accuracy_log(log, examples, features)
+    score = metrics.score_accuracy_log(log, examples, features, questions="logged")
     covered = sorted({int(features.example_index[i]) for i in logged})
     predictions = metrics.predictions_from_logits(examples, features, {i: fp32_logits[i] for i in logged})
     expected = metrics.evaluate([examples[i] for i in covered], predictions)

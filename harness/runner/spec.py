@@ -8,6 +8,10 @@ from pathlib import Path
 SPEC_FILE = "run_spec.json"
 RESULT_FILE = "run_result.json"
 CHILD_LOG = "child.log"
+# one line the child writes on failure, naming what went wrong first
+ERROR_FILE = "error.txt"
+# how long the child expects LoadGen to run, written once settings are resolved
+WATCHDOG_FILE = "watchdog.json"
 
 
 @dataclass
@@ -29,8 +33,11 @@ class RunSpec:
     count: int | None = None
     performance_sample_count: int = 1024
     max_batchsize: int = 32
+    # --mlperf-max-batchsize was given: a model with another fixed batch is an error
+    max_batchsize_given: bool = False
     threads: int = 0
     run_style: str = "test"
+    memory_limit_mb: int | None = None  # address-space limit the child sets on itself
     # [key, value, origin] triples: run style, then user layers, in order
     settings: list = field(default_factory=list)
 

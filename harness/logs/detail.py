@@ -105,6 +105,10 @@ def _decode_entry(path: Path, line_no: int, payload: str) -> dict[str, Any]:
         entry = json.loads(payload, parse_float=LoggedFloat)
     except json.JSONDecodeError as exc:
         raise LogFormatError(path, line_no, f"invalid JSON after '{MARKER}': {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        # json raises a plain ValueError for a number past Python's int-conversion
+        # digit limit and RecursionError for nesting deeper than the stack.
+        raise LogFormatError(path, line_no, f"unreadable JSON after '{MARKER}': {type(exc).__name__}: {exc}") from None
     if not isinstance(entry, dict):
         raise LogFormatError(path, line_no, f"expected a JSON object after '{MARKER}', got {type(entry).__name__}")
     if not isinstance(entry.get("key"), str):

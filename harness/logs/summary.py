@@ -134,7 +134,7 @@ def parse_summary(path: str | Path) -> SummaryLog:
         if not key:
             raise LogFormatError(path, line_no, f"empty label in {stripped!r}")
         if text.strip():
-            _add(summary, key, parse_value(text), text.strip(), line_no)
+            _add(summary, key, _parsed(summary, line_no, text), text.strip(), line_no)
         else:
             block = []
             _add(summary, key, block, "", line_no)
@@ -142,6 +142,15 @@ def parse_summary(path: str | Path) -> SummaryLog:
 
 
 NOTICE_PREFIX = "WARNING:"
+
+
+def _parsed(summary: SummaryLog, line_no: int, text: str) -> Any:
+    """``parse_value``; a number ``int()`` refuses (more digits than
+    ``sys.get_int_max_str_digits()``) is a LogFormatError naming the line."""
+    try:
+        return parse_value(text)
+    except ValueError as exc:
+        raise LogFormatError(summary.path, line_no, f"unreadable number {text.strip()[:20]!r}...: {exc}") from None
 
 
 def _add(summary: SummaryLog, key: str, value: Any, text: str, line_no: int) -> None:
@@ -153,10 +162,10 @@ def _add(summary: SummaryLog, key: str, value: Any, text: str, line_no: int) -> 
 def _add_estimate(summary: SummaryLog, bullet: str, line_no: int) -> None:
     match = _ESTIMATE_BULLET.match(bullet)
     if match:
-        _add(summary, snake_case(match.group(1)), parse_value(match.group(2)), match.group(2), line_no)
+        _add(summary, snake_case(match.group(1)), _parsed(summary, line_no, match.group(2)), match.group(2), line_no)
 
 
 def _add_count(summary: SummaryLog, match: re.Match, text: str, line_no: int) -> None:
     kind = (match.group("kind1") or match.group("kind2")).lower()
     key = "num_errors" if kind.startswith("error") else "num_warnings"
-    _add(summary, key, 0 if match.group("none") else int(match.group("n")), text, line_no)
+    _add(summary, key, 0 if match.group("none") else _parsed(summary, line_no, match.group("n")), text, line_no)

@@ -28,11 +28,17 @@ class AccuracyLogError(ValueError):
 def read_accuracy_log(path: Path) -> list[dict]:
     path = Path(path)
     try:
-        entries = json.loads(path.read_text())
+        entries = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AccuracyLogError(f"{path}: no such accuracy log (expected LoadGen's mlperf_log_accuracy.json)") from None
+    except UnicodeDecodeError as exc:
+        raise AccuracyLogError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise AccuracyLogError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        # json raises a plain ValueError for a number past Python's int-conversion
+        # digit limit and RecursionError for nesting deeper than the stack.
+        raise AccuracyLogError(f"{path}: not readable as JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(entries, list):
         raise AccuracyLogError(f"{path}: expected a JSON array of {{seq_id, qsl_idx, data}} objects")
     for position, entry in enumerate(entries):
@@ -57,12 +63,14 @@ def responses(path: Path, dtype: str, *, keep: str = "first") -> dict[int, np.nd
         raise AccuracyLogError(f"unknown duplicate rule keep={keep!r}; valid: {', '.join(KEEP_RULES)}")
     decoded: dict[int, np.ndarray] = {}
     for position, entry in enumerate(read_accuracy_log(path)):
-        index = int(entry["qsl_idx"])
+        index = entry["qsl_idx"]
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise AccuracyLogError(f"{path}: entry {position}: qsl_idx {index!r} is not an integer")
         if keep == "first" and index in decoded:
             continue
         try:
             decoded[index] = np.frombuffer(bytes.fromhex(entry["data"]), DTYPES[dtype])
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # TypeError: data is not a string
             raise AccuracyLogError(f"{path}: entry {position} (qsl_idx {index}): data is not {dtype} hex: {exc}") from None
     return decoded
 

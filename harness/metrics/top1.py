@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .accuracy_log import AccuracyLogError, first_responses
 
 
@@ -36,6 +38,8 @@ def top1(log_path: Path, labels, dtype: str = "float32") -> Top1:
             )
         if len(data) == 0:
             raise AccuracyLogError(f"{log_path}: qsl_idx {index} has an empty response")
+        if not np.isfinite(data[0]):  # int() would raise ValueError (NaN) or OverflowError (inf)
+            raise AccuracyLogError(f"{log_path}: qsl_idx {index}: response {data[0]} is not a class index")
         if int(data[0]) == int(labels[index]):
             good += 1
     return Top1(good=good, total=len(responses))

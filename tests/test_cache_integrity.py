@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -140,6 +141,8 @@ def test_altered_in_place_offline_is_an_error_naming_the_path(built):
     assert isinstance(ei.value, ArtifactError)
     assert str(entry) in msg and "sub/b.bin: digest mismatch" in msg and "--mlperf-offline" in msg
     assert build.calls == 1 and (entry / "sub" / "b.bin").read_bytes() != FILES["sub/b.bin"]  # left as it is
+    back = pickle.loads(pickle.dumps(ei.value))  # it may cross from an xdist worker or a child process
+    assert type(back) is CacheEntryInvalid and str(back) == msg
 
 
 def test_sampled_blocks_catch_a_change_the_timestamps_hide(tmp_path):

@@ -231,6 +231,8 @@ def load(entry: Path) -> dict | None:
         if m.get("manifest_version") != MANIFEST_VERSION or m.get("block_size") != BLOCK_SIZE:
             raise ValueError(f"manifest_version {m.get('manifest_version')!r}, block_size "
                              f"{m.get('block_size')!r} (expected {MANIFEST_VERSION}, {BLOCK_SIZE})")
+        if m.get("kind") not in ("dir", "file"):
+            raise ValueError(f"kind {m.get('kind')!r} (expected 'dir' or 'file')")
         for f in m["files"]:
             if not (isinstance(f["path"], str) and isinstance(f["size"], int) and isinstance(f["blocks"], list)):
                 raise ValueError(f"bad file record {f!r}")
@@ -305,7 +307,12 @@ def _sampled_blocks(entry: Path, records: list[dict], samples: int) -> list[str]
     problems = []
     for i, blocks in picks.items():
         rec = records[i]
-        with open(_file(entry, rec["path"]), "rb") as f:
+        try:
+            f = open(_file(entry, rec["path"]), "rb")
+        except FileNotFoundError:  # removed since its stat (another process replacing the entry)
+            problems.append(f"{rec['path'] or entry.name}: missing")
+            continue
+        with f:
             for b in blocks:
                 f.seek(b * BLOCK_SIZE)
                 got = hashlib.new(BLOCK_HASH, f.read(BLOCK_SIZE)).hexdigest()[:DIGEST_HEX]

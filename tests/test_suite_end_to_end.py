@@ -82,18 +82,48 @@ def test_results_json_and_junit_follow_the_contract(suite):
     assert "MLPerf summary" in result.stdout.str()
 
 
-def test_users_own_model_and_dataset_gate_on_the_mlperf_reference(suite, proxy_resnet50, tmp_path):
-    model = tmp_path / "my_model.onnx"
-    shutil.copy(proxy_resnet50.model_path, model)
-    dataset = tmp_path / "imagenet"
-    shutil.copytree(proxy_resnet50.dataset_dir, dataset)
-    out = suite.path / "own"
-    result, document = _results(suite, out, "--mlperf-mode", "accuracy", "-k", "Offline",
-                                "--mlperf-model-path", str(model), "--mlperf-dataset-path", str(dataset))
+def test_the_reference_follows_what_the_model_and_dataset_are(suite, proxy_resnet50, tmp_path):
+    onnx = pytest.importorskip("onnx", reason="a model other than the proxy is the proxy re-saved with onnx")
+    copy = tmp_path / "my_model.onnx"
+    shutil.copy(proxy_resnet50.model_path, copy)
+    other = tmp_path / "other_model.onnx"  # same graph, other bytes: not the proxy
+    model = onnx.load(str(proxy_resnet50.model_path))
+    model.producer_name = "someone else"
+    onnx.save(model, str(other))
+    same = tmp_path / "imagenet-copy"
+    shutil.copytree(proxy_resnet50.dataset_dir, same)
+    mine = tmp_path / "imagenet-mine"  # the proxy's images less the last: another dataset
+    shutil.copytree(proxy_resnet50.dataset_dir, mine)
+    lines = (mine / "val_map.txt").read_text().splitlines()
+    (mine / "val_map.txt").write_text("\n".join(lines[:-1]) + "\n")
+
+    def case(name, model, dataset, *extra):
+        out = suite.path / name
+        result, document = _results(suite, out, "--mlperf-mode", "accuracy", "-k", "Offline",
+                                    "--mlperf-model-path", str(model), "--mlperf-dataset-path", str(dataset), *extra)
+        (record,) = document["cases"]
+        return result, record
+
+    # copies of the proxy's files are the proxy: its own measured reference
+    result, record = case("copies", copy, same)
+    assert result.ret == 0 and record["accuracy"]["reference"] == pytest.approx(95.6)
+    assert record["model_file"] == str(copy) and record["dataset"] == str(same)
+    assert "recognised by content" in record["reference_reason"]
+    # another model on another dataset: MLPerf's FP32 reference
+    result, record = case("real", other, mine)
+    assert record["accuracy"]["reference"] == 76.46 and record["outcome"] == "passed"
+    assert "other than the proxy" in record["reference_reason"]
+    # the proxy model on another dataset: no reference exists, the case fails saying so
+    result, record = case("mixed", copy, mine)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and record["outcome"] == "failed"
+    assert record["message"].startswith("resnet50: no FP32 reference exists for the proxy model on the dataset")
+    assert "--mlperf-reference-accuracy" in record["message"]
+    result.stdout.fnmatch_lines(["*no FP32 reference exists for the proxy model*"])
+    # ... unless the user gives one
+    result, record = case("given", copy, mine, "--mlperf-reference-accuracy", "90")
     assert result.ret == 0
-    (case,) = document["cases"]
-    assert case["model_file"] == str(model) and case["dataset"] == str(dataset)
-    assert case["accuracy"]["reference"] == 76.46  # a real dataset: MLPerf's FP32 reference
+    assert record["accuracy"]["reference"] == 90.0 and record["accuracy"]["threshold"] == pytest.approx(89.1)
+    assert record["reference_reason"] == "--mlperf-reference-accuracy was given"
 
 
 def test_real_source_offline_without_a_cached_model_errors_naming_the_url(suite, tmp_path):

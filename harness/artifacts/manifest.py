@@ -59,8 +59,7 @@ SAMPLED_BLOCKS = 8
 INNER_NAME = ".manifest.json"
 TMP_MARKER = ".tmp-"  # same convention as the cache: only a lock holder writes these
 
-# Nothing is more reliable than the OS's own randomness for choosing which
-# blocks to re-hash; a fixed pattern could be dodged on purpose.
+# Which blocks to re-hash is seeded from the OS: a fixed pattern could be dodged on purpose.
 _rng = random.Random(secrets.randbits(64))
 
 

@@ -9,16 +9,20 @@ the row with index label ``i``: the reference looks rows up as
 ``data["output"][qsl_idx]``, which is a *label* lookup, so a frame whose index
 is not 0..N-1 would score against the wrong rows and is rejected here.
 
-Security: unpickling runs code from the file. Read only dataset files this
-project built or whose checksum the artifact cache verified.
+Security: a pickle names the functions it calls to rebuild its objects, so a
+crafted one runs any code it likes (``os.system``...). The reader admits only
+the pandas and numpy globals a processorca-style DataFrame needs
+(``ALLOWED_GLOBALS``) and refuses any other one when the unpickler looks it up,
+before anything from the file has run.
 
 pandas is imported inside the functions: importing the harness stays cheap.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping
 
 import numpy as np
 
@@ -39,6 +43,42 @@ LLAMA2_RESPONSE_INIT_TOKEN = 29871
 
 class OpenOrcaError(ValueError):
     """The OpenOrca pickle is missing, malformed, or a row is unusable."""
+
+
+class UnsafePickleError(OpenOrcaError):
+    """The pickle names a global outside ``ALLOWED_GLOBALS``; nothing of it was run."""
+
+
+# Every global that pandas' to_pickle (protocols 4 and 5) writes for a DataFrame
+# of processorca's columns (object columns, int64 length columns, a RangeIndex
+# or an integer index), found by logging the lookups of the shipped proxy and of
+# such frames. Names, not modules: admitting all of ``pandas`` would admit
+# ``pandas.read_csv``, ``pandas.eval``... A harmless but unexpected global is
+# refused too: the list is what the format needs, not what looks safe.
+ALLOWED_GLOBALS = frozenset({
+    ("builtins", "slice"),  # block placements
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy._core.multiarray", "_reconstruct"),  # ndarray.__reduce__
+    ("numpy._core.numeric", "_frombuffer"),  # ndarray.__reduce_ex__ under protocol 5
+    ("pandas", "DataFrame"),
+    ("pandas", "Index"),
+    ("pandas", "RangeIndex"),
+    ("pandas", "StringDtype"),  # pandas 3 stores the column labels as strings
+    ("pandas.arrays", "StringArray"),
+    ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
+    ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas.core.internals.managers", "BlockManager"),
+    # The same objects under the module paths numpy 1 and pandas < 3 wrote.
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("pandas.core.frame", "DataFrame"),
+    ("pandas.core.indexes.base", "Index"),
+    ("pandas.core.indexes.range", "RangeIndex"),
+})
+# numpy 2 names its core ``numpy._core``; a numpy 1 pickle says ``numpy.core``.
+_MODULE_ALIASES = {"numpy.core.multiarray": "numpy._core.multiarray", "numpy.core.numeric": "numpy._core.numeric"}
 
 
 @dataclass(frozen=True)
@@ -152,13 +192,39 @@ def write_open_orca(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None
     tmp.replace(path)
 
 
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that looks up only ``ALLOWED_GLOBALS``.
+
+    ``find_class`` runs when the pickle names a global (GLOBAL/STACK_GLOBAL),
+    before the REDUCE that would call it, so a refused global never runs.
+    """
+
+    def __init__(self, handle: BinaryIO, path: Path):
+        super().__init__(handle)
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"{self.path}: refusing to unpickle global {module}.{name}: the OpenOrca reader admits only the "
+                "pandas/numpy types of a processorca DataFrame (a pickle can run code through any other)"
+            )
+        return super().find_class(_MODULE_ALIASES.get(module, module), name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError(f"{self.path}: refusing a persistent id in the pickle; a DataFrame pickle has none")
+
+
 def _read_pickle(path: Path) -> Any:
     import pandas as pd
 
     if not path.is_file():
         raise OpenOrcaError(f"{path}: no such file (expected the processed OpenOrca pickle from processorca.py)")
     try:
-        frame = pd.read_pickle(path)
+        with path.open("rb") as handle:
+            frame = _RestrictedUnpickler(handle, path).load()
+    except UnsafePickleError:
+        raise
     except Exception as exc:  # unpickling can fail with almost any exception type
         raise OpenOrcaError(f"{path}: not a readable pandas pickle: {type(exc).__name__}: {exc}") from None
     if not isinstance(frame, pd.DataFrame):

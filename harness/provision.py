@@ -131,37 +131,37 @@ def _content(fmt, directory: Path) -> tuple[list[Path], Path]:
     return files, (files[0] if len(files) == 1 else Path(directory))
 
 
-def is_proxy_dataset(fmt, bench: Benchmark, directory: Path, cache_dir: Path) -> bool:
+def is_proxy_dataset(fmt, bench: Benchmark, directory: Path, cache_dir: Path, offline: bool = False) -> bool:
     """Whether a user's dataset holds exactly the proxy dataset's content (a copy counts)."""
     if bench.proxy.dataset is None:
         return False
     files, root = _content(fmt, directory)
-    proxy_files, proxy_root = _content(fmt, fmt.proxy_directory(bench, cache_dir))
+    proxy_files, proxy_root = _content(fmt, fmt.proxy_directory(bench, cache_dir, offline=offline))
     return same_content(files, root, proxy_files, proxy_root)
 
 
 def dataset(bench: Benchmark, *, cache_dir: Path, dataset_path: Path | None, source: str,
             channel_order: str = "RGB", count: int | None = None, tokenizer_dir: Path | None = None,
-            model_path: Path | None = None, task_options: dict | None = None):
-    """(Prepared dataset, whether it is the proxy's)."""
+            model_path: Path | None = None, task_options: dict | None = None, offline: bool = False):
+    """(Prepared dataset, whether it is the proxy's). ``offline``: a damaged cache entry is an error, not rebuilt."""
     fmt = dataset_format(bench.dataset_format)
     if dataset_path is not None:
         directory = Path(dataset_path).expanduser().resolve()
         fmt.check(directory, count)  # clear errors before any long preprocessing
-        proxy = is_proxy_dataset(fmt, bench, directory, cache_dir)
+        proxy = is_proxy_dataset(fmt, bench, directory, cache_dir, offline)
     elif source == "real":
         raise ProvisionError(
             f"the real {bench.dataset_format} dataset cannot be downloaded; pass --mlperf-dataset-path {fmt.real_hint}"
         )
     else:
-        directory = fmt.proxy_directory(bench, cache_dir)
+        directory = fmt.proxy_directory(bench, cache_dir, offline=offline)
         proxy = True
     extra = {}
     if bench.task == "text-generation":
         extra = {"max_positions": model_limits(model_path) if model_path else 0,
                  "max_new_tokens": int({**bench.task_options, **(task_options or {})}.get("max_new_tokens", 0))}
     prepared = fmt.prepare(directory, cache_dir=cache_dir, count=count, channel_order=channel_order,
-                           tokenizer_dir=tokenizer_dir, dtype=bench.response_dtype, **extra)
+                           tokenizer_dir=tokenizer_dir, dtype=bench.response_dtype, offline=offline, **extra)
     return prepared, proxy
 
 
@@ -183,7 +183,7 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
     backend_options, task_options = model_options(bench, backend, precision, model_source)
     prepared, proxy_dataset = dataset(
         bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source, channel_order=channel_order,
-        count=count, tokenizer_dir=tokenizer_dir, model_path=path, task_options=task_options,
+        count=count, tokenizer_dir=tokenizer_dir, model_path=path, task_options=task_options, offline=offline,
     )
     try:
         choice = choose_reference(bench, model_is_proxy=is_proxy_model(bench, path, model_source),

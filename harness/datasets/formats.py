@@ -95,6 +95,13 @@ class ImagenetFormat:
 
         read_val_map(directory, count=count)  # clear errors before any long preprocessing
 
+    def content_files(self, directory: Path) -> list[Path]:
+        """What the dataset's content is: val_map.txt and the images it lists, in its order."""
+        from .imagenet import VAL_MAP, read_val_map
+
+        entries = read_val_map(directory, check_images=False)
+        return [Path(directory) / VAL_MAP] + [Path(directory) / name for name, _ in entries]
+
     def prepare(self, directory: Path, *, cache_dir: Path, count=None, channel_order="RGB", tokenizer_dir=None,
                 dtype="float32", offline: bool = False) -> Prepared:
         from .preprocessed import load_or_build
@@ -124,6 +131,9 @@ class _OneFileFormat:
 
     def read(self, path: Path):
         raise NotImplementedError
+
+    def content_files(self, directory: Path) -> list[Path]:
+        return [self.file(directory)]
 
     def check(self, directory: Path, count: int | None) -> None:
         # The file must be there; its records are checked by prepare(), whose
@@ -165,7 +175,8 @@ class SquadFormat(_OneFileFormat):
                 dtype="float32", offline: bool = False) -> Prepared:
         examples, features, samples = self._features(directory, _required(tokenizer_dir, self.name), cache_dir,
                                                      offline)
-        return Prepared(directory, samples, SquadEvaluation(examples, features), len(features.input_ids))
+        evaluation = SquadEvaluation(examples, features, questions="logged" if count else "dataset")
+        return Prepared(directory, samples, evaluation, len(features.input_ids))
 
     def evaluation(self, directory: Path, *, tokenizer_dir=None, dtype="float32"):
         examples, features, _ = self._features(directory, _required(tokenizer_dir, self.name), None)

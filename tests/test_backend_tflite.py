@@ -254,8 +254,9 @@ def test_nchw_data_fed_to_the_nhwc_model_fails_the_run_naming_the_shapes(proxy_r
                                                                          fault_backends_on_path):
     with pytest.raises(RunFailed, match="could not start") as info:
         _run(proxy_resnet50, tmp_path, "fp32", "Offline", "accuracy", backend="test_backend_tflite:NCHWFedTFLite")
-    assert "input shape mismatch: got a batch of shape [" in str(info.value)
-    assert "3, 224, 224], but" in str(info.value) and "takes [N,224,224,3]" in str(info.value)
+    # the model contract (harness/runner/contract.py) stops it before calibration, naming both shapes
+    assert "input 'input_tensor:0' has shape [N, 224, 224, 3], dtype float32" in str(info.value)
+    assert "expected [N, 3, 224, 224] float32 (the staged samples, NCHW)" in str(info.value)
 
 
 def test_asking_for_int8_with_the_fp32_file_fails_the_run_clearly(proxy_resnet50, tmp_path):

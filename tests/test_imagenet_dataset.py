@@ -378,3 +378,107 @@ def test_concurrent_builders_build_once(small_digits, tmp_path):
     names = sorted(p.name for p in (cache / "preprocessed").iterdir() if not p.name.endswith(".lock"))
     assert names == [f"imagenet-{outcomes[0][2][:16]}"]
     assert np.load(outcomes[0][0], mmap_mode="r").shape == (6, 3, 224, 224)
+
+
+# --------------------------------------------- damaged images, bad val_map lines
+
+
+def test_a_label_outside_the_classes_names_the_line(tmp_path):
+    root = make_dataset(tmp_path / "ds")
+    (root / "val_map.txt").write_text("img_0.png 3\nimg_1.png 1000\nimg_2.png 4\n")
+    with pytest.raises(DatasetError) as err:
+        imagenet.read_val_map(root)
+    assert str(err.value) == (
+        f"{root / 'val_map.txt'}, line 2: 'img_1.png 1000' has label 1000, outside the model's 1000 classes; "
+        "expected a label in 0..999"
+    )
+
+
+def test_the_class_count_is_a_parameter(tmp_path):
+    root = make_dataset(tmp_path / "ds", labels=(3, 9, 4))
+    assert [label for _, label in imagenet.read_val_map(root, num_classes=10)] == [3, 9, 4]
+    with pytest.raises(DatasetError, match=r"line 2: 'img_1.png 9' has label 9, outside the model's 9 classes; "
+                                           r"expected a label in 0\.\.8"):
+        imagenet.read_val_map(root, num_classes=9)
+    # the labels-only reading (scoring an accuracy log) checks them too
+    with pytest.raises(DatasetError, match="outside the model's 9 classes"):
+        imagenet.read_val_map(root, num_classes=9, check_images=False)
+
+
+def test_an_image_listed_twice_names_both_lines(tmp_path):
+    root = make_dataset(tmp_path / "ds")
+    (root / "val_map.txt").write_text("img_0.png 3\nimg_1.png 1\nimg_0.png 3\n")
+    with pytest.raises(DatasetError) as err:
+        imagenet.read_val_map(root)
+    assert str(err.value) == (
+        f"{root / 'val_map.txt'}, line 3: 'img_0.png 3' lists img_0.png again (first listed on line 1); "
+        "expected each image once"
+    )
+
+
+@pytest.fixture
+def three_jpegs(tmp_path):
+    """Three of the proxy's real JPEG files (written by OpenCV's libjpeg) and their val_map.txt."""
+    return digits_imagenet.render_dataset(tmp_path / "jpegs", "val", count=3)
+
+
+def _second_image(root: Path) -> Path:
+    return root / imagenet.read_val_map(root)[1][0]
+
+
+def test_a_truncated_jpeg_names_the_image_and_the_line(three_jpegs):
+    image = _second_image(three_jpegs)
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) - 300])  # as a download cut short leaves it
+    # OpenCV alone decodes it, grey at the bottom, with only a warning on stderr
+    assert cv2.imread(str(image)) is not None
+    with pytest.raises(DatasetError) as err:
+        imagenet.preprocess_dataset(three_jpegs)
+    message = str(err.value)
+    line = f"{image.name} {imagenet.read_val_map(three_jpegs)[1][1]}"
+    assert message.startswith(f"{three_jpegs / 'val_map.txt'}, line 2 ('{line}'): image {image} is a damaged JPEG")
+    assert f"ends after {len(data) - 300} bytes, before the end-of-image marker FF D9 (the file is truncated)" in message
+
+
+def test_a_jpeg_cut_just_before_its_end_marker_is_truncated(three_jpegs):
+    image = _second_image(three_jpegs)
+    image.write_bytes(image.read_bytes()[:-2])
+    with pytest.raises(DatasetError, match=re.escape(str(image)) + " is a damaged JPEG.*truncated"):
+        imagenet.preprocess_image(image)
+
+
+def test_stray_bytes_before_a_marker_are_an_error(three_jpegs):
+    """libjpeg: 'Corrupt JPEG data: 3 extraneous bytes before marker', and an image."""
+    image = _second_image(three_jpegs)
+    data = image.read_bytes()
+    at = data.index(b"\xff\xdb")  # the first quantisation table
+    image.write_bytes(data[:at] + b"\x01\x02\x03" + data[at:])
+    with pytest.raises(DatasetError, match=re.escape(str(image)) + r" is a damaged JPEG: it has 3 stray byte\(s\)"):
+        imagenet.preprocess_image(image)
+
+
+def test_a_decoder_warning_is_an_error_naming_the_image(three_jpegs, capfd):
+    """Damage inside the compressed data keeps the structure intact: only libjpeg's warning tells."""
+    image = _second_image(three_jpegs)
+    data = bytearray(image.read_bytes())
+    scan = data.index(b"\xff\xda")
+    middle = (scan + len(data)) // 2
+    data[middle:middle + 40] = b"\xff\xd3" * 20  # restart markers where none belong
+    image.write_bytes(bytes(data))
+    assert imagenet.jpeg_damage(bytes(data)) is None  # the structure alone looks whole
+    with pytest.raises(DatasetError) as err:
+        imagenet.preprocess_dataset(three_jpegs)
+    message = str(err.value)
+    assert f"line 2 ('{image.name} " in message and f"image {image}: the decoder warned 'Corrupt JPEG data" in message
+    assert "expected a file that decodes cleanly" in message
+    # the warning went into the error, not onto the terminal, and stderr works afterwards
+    import sys
+
+    print("after", file=sys.stderr, flush=True)
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_clean_jpegs_decode_as_opencv_decodes_them(three_jpegs):
+    image = _second_image(three_jpegs)
+    np.testing.assert_array_equal(imagenet.decode_image(image), cv2.imread(str(image), cv2.IMREAD_COLOR))
+    assert imagenet.preprocess_dataset(three_jpegs)[0].shape == (3, 3, 224, 224)

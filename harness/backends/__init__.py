@@ -14,7 +14,9 @@ from .base import (
     BackendError,
     DeviceUnavailable,
     FrameworkMissing,
+    ModelContractError,
     ModelLoadError,
+    Signature,
     SilentFallback,
 )
 
@@ -41,5 +43,5 @@ def backend_class(name: str):
 
 __all__ = [
     "BACKENDS", "Backend", "BackendConfig", "BackendError", "DeviceUnavailable",
-    "FrameworkMissing", "ModelLoadError", "SilentFallback", "backend_class",
+    "FrameworkMissing", "ModelContractError", "ModelLoadError", "Signature", "SilentFallback", "backend_class",
 ]

@@ -33,6 +33,25 @@ class SilentFallback(BackendError):
     """The backend ran somewhere other than where it was asked to: never a pass."""
 
 
+class ModelContractError(BackendError):
+    """The model's inputs or outputs are not what the task feeds and reads
+    (names, dtypes, shapes, a fixed batch size, the class count)."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a loaded model takes and returns, as its framework declares it.
+
+    ``inputs`` and ``outputs`` map a tensor name (the harness's name for it)
+    to ``(NumPy dtype name, shape)``; a shape is a list whose entries are
+    ints, or None where the dimension is symbolic (a free batch). A shape of
+    None: the rank is unknown. Describes what ``predict()`` accepts: a
+    backend that casts or resizes for the caller reports the result.
+    """
+    inputs: dict
+    outputs: dict
+
+
 @dataclass
 class BackendConfig:
     model_path: Path
@@ -64,3 +83,8 @@ class Backend(Protocol):
 
     def info(self) -> dict:
         """What actually ran: device, provider, precision, threads, versions."""
+
+    # Optional: ``signature() -> Signature`` after load(), where the framework
+    # declares its model's tensors cheaply. harness/runner/contract.py checks
+    # it against the task's contract before calibration; a backend without it
+    # (PyTorch: an nn.Module declares no input shapes or dtypes) is not checked.

@@ -5,7 +5,14 @@ import os
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, SilentFallback
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature, SilentFallback
+
+# ONNX Runtime's type strings -> NumPy dtype names
+ORT_DTYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(bfloat16)": "bfloat16", "tensor(int64)": "int64", "tensor(int32)": "int32",
+    "tensor(int16)": "int16", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+}
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -88,6 +95,9 @@ class OnnxRuntimeBackend:
     def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._session.run(self._outputs, feed)
 
+    def signature(self) -> Signature:
+        return Signature(inputs=ort_tensors(self._session.get_inputs()), outputs=ort_tensors(self._session.get_outputs()))
+
     def info(self) -> dict:
         ort = _ort()
         return {
@@ -99,3 +109,11 @@ class OnnxRuntimeBackend:
             "intra_op_spinning": self._spin,
             "framework_version": ort.__version__,
         }
+
+
+def ort_tensors(args) -> dict:
+    """ONNX Runtime NodeArgs -> {name: (dtype, shape)}; a named (symbolic) dimension is None."""
+    return {
+        a.name: (ORT_DTYPES.get(a.type, a.type), None if a.shape is None else [d if isinstance(d, int) and d >= 0 else None for d in a.shape])
+        for a in args
+    }

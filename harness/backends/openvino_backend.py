@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, SilentFallback
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature, SilentFallback
 
 # The harness's device axis -> OpenVINO device. OpenVINO's "GPU" plugin drives
 # Intel GPUs only; no axis value (cuda, rocm, tpu) maps to it.
@@ -136,6 +136,12 @@ class OpenVINOBackend:
         results = self._request.infer(feed, share_inputs=True)
         return [results[port] for port in self._ports]
 
+    def signature(self) -> Signature:
+        """The compiled model's ports: the batch is free here (load() reshapes a fixed one)."""
+        config = self._config
+        return Signature(inputs=_ports(self._compiled.inputs, config.inputs),
+                         outputs=_ports(self._compiled.outputs, tuple(config.contract_outputs) + tuple(config.outputs)))
+
     def info(self) -> dict:
         ov = _ov()
         compiled = self._compiled
@@ -152,3 +158,15 @@ class OpenVINOBackend:
             "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
             "framework_version": ov.get_version(),
         }
+
+
+def _ports(ports, wanted) -> dict:
+    """{name: (dtype, shape)}; a port is named by the harness's name for it where it has one."""
+    tensors = {}
+    for port in ports:
+        names = port.get_names()
+        name = next((n for n in wanted if n in names), port.get_any_name())
+        shape = port.get_partial_shape()
+        dims = None if shape.rank.is_dynamic else [d.get_length() if d.is_static else None for d in shape]
+        tensors[name] = (np.dtype(port.get_element_type().to_dtype()).name, dims)
+    return tensors

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature
 
 DEFAULT_ACTORS = 2
 DEFAULT_OBJECT_STORE_MB = 256
@@ -84,6 +84,12 @@ def _worker_class(ray):
 
         def signature(self) -> tuple[list[str], list[str]]:
             return [i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()]
+
+        def tensors(self) -> tuple[list, list]:
+            """(name, ONNX Runtime type, shape) of every input and output."""
+            def describe(args):
+                return [(a.name, a.type, list(a.shape) if a.shape is not None else None) for a in args]
+            return describe(self.session.get_inputs()), describe(self.session.get_outputs())
 
         def run(self, names: list[str], lo: int, hi: int, *arrays) -> list:
             # Ray resolves the ObjectRef arguments to read-only numpy views of
@@ -165,6 +171,9 @@ class RayBackend:
         if missing:
             raise ModelLoadError(f"{config.model_path}: model has no tensor(s) {missing}; inputs {inputs}, outputs {outputs}")
         self._ray, self._actors, self._config = ray, actors, config
+        self._signature = _signature(*ray.get(actors[0].tensors.remote()))
+        # A model whose batch is a fixed number runs only whole batches: never split one.
+        self._whole_batches = any(shape and shape[0] is not None for _, shape in self._signature.inputs.values())
         self._address, self._threads = address, threads
         self._min_chunk = max(1, int(options.get("min_chunk", DEFAULT_MIN_CHUNK)))
         self._startup_s = {"ray_init": init_s, "to_actors_ready": time.perf_counter() - started}
@@ -175,7 +184,7 @@ class RayBackend:
         # Each Ray call costs milliseconds: a batch is split only into chunks
         # of at least min_chunk samples (Server's and SingleStream's small
         # batches go to one actor, in turn).
-        parts = max(1, min(len(self._actors), batch // self._min_chunk))
+        parts = 1 if self._whole_batches else max(1, min(len(self._actors), batch // self._min_chunk))
         bounds = np.linspace(0, batch, parts + 1).astype(int)
         # One copy of the batch into the object store, whatever the split.
         refs = [self._ray.put(feed[n]) for n in names]
@@ -188,6 +197,9 @@ class RayBackend:
         if parts == 1:
             return results[0]
         return [np.concatenate([r[i] for r in results]) for i in range(len(results[0]))]
+
+    def signature(self) -> Signature:
+        return self._signature
 
     def info(self) -> dict:
         workers = self._ray.get([a.info.remote() for a in self._actors])
@@ -207,3 +219,12 @@ class RayBackend:
             "framework_version": self._ray.__version__,
             "onnxruntime_version": workers[0]["onnxruntime_version"],
         }
+
+
+def _signature(inputs: list, outputs: list) -> Signature:
+    from .onnxruntime_backend import ORT_DTYPES  # plain numpy module: no onnxruntime import here
+
+    def table(rows):
+        return {name: (ORT_DTYPES.get(kind, kind), None if shape is None else
+                       [d if isinstance(d, int) and d >= 0 else None for d in shape]) for name, kind, shape in rows}
+    return Signature(inputs=table(inputs), outputs=table(outputs))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BackendConfig, BackendError, DeviceUnavailable, FrameworkMissing, ModelLoadError, SilentFallback
+from .base import BackendConfig, BackendError, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature, SilentFallback
 
 SIGNATURE = "serving_default"
 DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "rocm": "/GPU:0"}
@@ -128,6 +128,7 @@ class TensorFlowBackend:
                               f"max output change vs fp32 {diff:.3g}")
         self._run, self._config = model.run(config.outputs), config
         self._input, self._input_shape, self._seen_shape = config.inputs[0], model.input_shape, None
+        self._signature = model.signature
         self._info = {
             "backend": self.name,
             "device": config.device,
@@ -152,6 +153,9 @@ class TensorFlowBackend:
 
     def info(self) -> dict:
         return dict(self._info)
+
+    def signature(self) -> Signature:
+        return self._signature
 
     # -- loading -----------------------------------------------------------
 
@@ -222,10 +226,16 @@ class TensorFlowBackend:
 class _Model:
     """A loaded model: ``run(output names)`` gives a callable array -> tensors."""
 
-    def __init__(self, fmt: str, run, has_output, input_shape, keep=None):
+    def __init__(self, fmt: str, run, has_output, input_shape, keep=None, signature: Signature | None = None):
         self.format, self.run, self.has_output = fmt, run, has_output
         self.input_shape = tuple(input_shape)  # None where the dimension is free (the batch)
         self._keep = keep  # a signature does not keep its SavedModel's variables alive
+        self.signature = signature  # the declared tensors, under the harness's names
+
+
+def _spec(dtype, shape) -> tuple[str, list | None]:
+    """A TensorFlow dtype and TensorShape -> (NumPy dtype name, dims with None where free)."""
+    return np.dtype(dtype.as_numpy_dtype).name, (shape.as_list() if shape.rank is not None else None)
 
 
 def _saved_model(tf, folder: Path, config: BackendConfig, device: str) -> _Model:
@@ -257,8 +267,15 @@ def _saved_model(tf, folder: Path, config: BackendConfig, device: str) -> _Model
             return [result[k] for k in keys]
         return call
 
-    shape = signature.structured_input_signature[1][wanted_in].shape.as_list()
-    return _Model("SavedModel", run, lambda name: _strip(name) in outputs, shape, keep=loaded)
+    spec_in = signature.structured_input_signature[1][wanted_in]
+    declared = signature.structured_outputs
+    tensors = Signature(
+        inputs={config.inputs[0]: _spec(spec_in.dtype, spec_in.shape)},
+        outputs={n: _spec(declared[_strip(n)].dtype, declared[_strip(n)].shape)
+                 for n in (*config.contract_outputs, *config.outputs) if _strip(n) in declared},
+    )
+    shape = spec_in.shape.as_list()
+    return _Model("SavedModel", run, lambda name: _strip(name) in outputs, shape, keep=loaded, signature=tensors)
 
 
 def _frozen_graph(tf, path: Path, config: BackendConfig, device: str) -> _Model:
@@ -296,7 +313,12 @@ def _frozen_graph(tf, path: Path, config: BackendConfig, device: str) -> _Model:
 
     # A placeholder without a shape: assume the MLPerf NHWC contract.
     shape = feeds[0].shape.as_list() if feeds[0].shape.rank is not None else [None, 224, 224, 3]
-    return _Model("frozen GraphDef", run, lambda name: name.split(":")[0] in ops, shape)
+    fetchable = [n for n in (*config.contract_outputs, *config.outputs) if n.split(":")[0] in ops]
+    tensors = Signature(
+        inputs={config.inputs[0]: _spec(feeds[0].dtype, feeds[0].shape)},
+        outputs={n: _spec(graph.get_tensor_by_name(n).dtype, graph.get_tensor_by_name(n).shape) for n in fetchable},
+    )
+    return _Model("frozen GraphDef", run, lambda name: name.split(":")[0] in ops, shape, signature=tensors)
 
 
 def check_input_shape(shape: tuple, expected: tuple, model_path) -> None:

@@ -7,13 +7,14 @@ wrong name.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature
 from .tensorflow_backend import check_input_shape
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite file
@@ -118,6 +119,27 @@ class TFLiteBackend:
         interp.set_tensor(self._input_index, x)
         interp.invoke()
         return [_dequantize(interp.get_tensor(index), quant) for index, quant in self._outputs]
+
+    def signature(self) -> Signature:
+        """What predict() takes and returns: float32 in and out around a quantised
+        model (it quantises and dequantises), and a free batch (resize_tensor_input)."""
+        config, interp = self._config, self._interp
+        shape = [None, *(None if d < 0 else int(d) for d in self._input["shape_signature"][1:])]
+        dtype = "float32" if self._quant_in else np.dtype(self._input["dtype"]).name
+        details = {d["index"]: d for d in interp.get_output_details()}
+        matched = list(zip(config.outputs, self._outputs))
+        try:  # every contract output where the file's outputs can be told apart
+            every, _ = self._match_outputs(interp, Path(config.model_path),
+                                           dataclasses.replace(config, outputs=config.contract_outputs))
+            matched += list(zip(config.contract_outputs, every))
+        except ModelLoadError:
+            pass
+        outputs = {}
+        for name, (index, quant) in matched:
+            detail = details[index]
+            dims = [None, *(None if d < 0 else int(d) for d in detail["shape_signature"][1:])]
+            outputs[name] = ("float32" if quant else np.dtype(detail["dtype"]).name, dims)
+        return Signature(inputs={config.inputs[0]: (dtype, shape)}, outputs=outputs)
 
     def info(self) -> dict:
         from importlib import metadata

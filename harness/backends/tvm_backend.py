@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError
+from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature
 
 PRECISIONS = ("fp32",)  # no fp16/int8 path through the ONNX frontend is offered
 
@@ -77,6 +77,9 @@ class TVMBackend:
             executable = tvm.compile(module, target=target)
         except Exception as exc:
             raise ModelLoadError(f"{config.model_path}: TVM cannot import or compile this ONNX model ({exc})") from exc
+        # The compiled function takes the ONNX graph's shapes: a fixed batch stays fixed.
+        self._signature = Signature(inputs=_onnx_tensors(model.graph.input, inputs),
+                                    outputs=_onnx_tensors(model.graph.output, outputs))
         self._vm = relax.VirtualMachine(executable, tvm.cpu())
         self._main = self._vm["main"]
         self._input_order = inputs
@@ -93,6 +96,9 @@ class TVMBackend:
             result = [result]
         return [result[i].numpy() for i in self._picks]
 
+    def signature(self) -> Signature:
+        return self._signature
+
     def info(self) -> dict:
         tvm = self._tvm
         return {
@@ -103,3 +109,17 @@ class TVMBackend:
             "threads": int(tvm.runtime.num_threads()),
             "framework_version": tvm.__version__,
         }
+
+
+def _onnx_tensors(values, names) -> dict:
+    """ONNX graph inputs/outputs -> {name: (dtype, shape)}; a dim_param (or no dim_value) is None."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    tensors = {}
+    for value in values:
+        if value.name not in names:
+            continue  # an initializer listed as a graph input
+        kind = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in kind.shape.dim] if kind.HasField("shape") else None
+        tensors[value.name] = (np.dtype(tensor_dtype_to_np_dtype(kind.elem_type)).name, dims)
+    return tensors

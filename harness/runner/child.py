@@ -22,6 +22,7 @@ from .. import settings as conf
 from ..backends import BackendConfig, DeviceUnavailable, backend_class
 from ..tasks import make_task
 from .calibrate import calibrate, calibrate_generation, prefers_single_views, targets, warm_batch_sizes
+from .contract import check_contract
 from .generation_sut import GENERATION_SUTS
 from .responses import Completer
 from .samples import LayoutView, SampleStore
@@ -81,6 +82,10 @@ def run(spec: RunSpec) -> int:
     if spec.count:
         source = source[: spec.count]
     source = LayoutView(source, spec.layout)
+    # Before anything runs: the model's tensors against the task's contract;
+    # a fixed batch size becomes the max batch (padded to, for a batch > 1).
+    backend, spec.max_batchsize = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,
+                                                 explicit=spec.max_batchsize_given)
     generative = getattr(task, "generative", False)
     if generative:
         calibration = calibrate_generation(backend, task, source, spec.max_batchsize)

@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from .contract import ModelContract, TensorContract
+
+INTEGER_INDEX = ("int64", "int32")
+
 
 class ImageClassification:
     input_name = "input_tensor:0"
     argmax_output = "ArgMax:0"
+    softmax_output = "softmax_tensor:0"
     response_dtype = np.float32
 
-    def __init__(self, class_offset: int = -1):
+    def __init__(self, class_offset: int = -1, num_classes: int = 1000):
         # The offset is a parameter only so a mutation test can break it.
         self.class_offset = class_offset
+        # The dataset's classes (labels 0..num_classes-1): the registry's
+        # task option, 1000 for ImageNet.
+        self.num_classes = int(num_classes)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -28,7 +36,25 @@ class ImageClassification:
     @property
     def contract_outputs(self) -> tuple[str, ...]:
         """Every output of the real model, in its order."""
-        return (self.argmax_output, "softmax_tensor:0")
+        return (self.argmax_output, self.softmax_output)
+
+    def model_contract(self) -> ModelContract:
+        """Input float32 in the staged layout; ArgMax an index; the softmax one score per class.
+
+        The class output may carry MLPerf's background class 0 (1001 wide,
+        offset -1) or not (1000 wide, offset 0, torchvision): both are real
+        models, so the width is not tied to the offset in force (a mutation
+        test changes the offset to show the accuracy gate bites).
+        """
+        n = self.num_classes
+        return ModelContract(
+            inputs=(TensorContract(self.input_name, ("float32",)),),
+            outputs=(
+                TensorContract(self.argmax_output, INTEGER_INDEX, ((), (1,)), "one class index per sample"),
+                TensorContract(self.softmax_output, ("float32", "float16"), ((n + 1,), (n,)),
+                               f"{n} classes plus the background class 0 as in MLPerf's ResNet50, or {n} without it"),
+            ),
+        )
 
     def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return {self.input_name: batch}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .contract import ModelContract, TensorContract
+
 
 class QuestionAnswering:
     input_names = ("input_ids", "input_mask", "segment_ids")
@@ -32,6 +34,13 @@ class QuestionAnswering:
     @property
     def contract_outputs(self) -> tuple[str, ...]:
         return self.output_names
+
+    def model_contract(self) -> ModelContract:
+        """Three int64 [N, seq] inputs (seq from the staged features); float logits out."""
+        return ModelContract(
+            inputs=tuple(TensorContract(name, ("int64",)) for name in self.input_names),
+            outputs=tuple(TensorContract(name, ("float32", "float16")) for name in self.output_names),
+        )
 
     def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         # [n,3,384] -> three [n,384] views; frameworks that need contiguous

@@ -146,7 +146,7 @@ def active_run_pids() -> list[int]:
 
 # --- one run ---------------------------------------------------------------------
 
-def _watchdog_deadline(out: Path, started: float, timeout_s: float | None) -> tuple[float, str]:
+def watchdog_deadline(out: Path, started: float, timeout_s: float | None) -> tuple[float, str]:
     """(deadline on the monotonic clock, how it was set) as of now."""
     if timeout_s is not None:
         return started + timeout_s, f"{timeout_s:g} s (--mlperf-timeout)"
@@ -174,7 +174,7 @@ def _wait(process: subprocess.Popen, out: Path, timeout_s: float | None, interru
         if len(_interrupts) > interrupts_before and time.monotonic() - _interrupts[-1][1] > GRACE_S:
             _signal_group(process, signal.SIGKILL)  # asked to end GRACE_S ago and still there
             continue
-        deadline, how = _watchdog_deadline(out, started, timeout_s)
+        deadline, how = watchdog_deadline(out, started, timeout_s)
         if time.monotonic() > deadline:
             _kill_group(process)
             raise _Watchdog(how)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import settings as conf
+from ..limits import SettingRangeError, check_counts
 from ..backends import BackendConfig, DeviceUnavailable, backend_class
 from ..tasks import make_task
 from .calibrate import calibrate, calibrate_generation, prefers_single_views, targets, warm_batch_sizes
@@ -27,10 +28,20 @@ from .generation_sut import GENERATION_SUTS
 from .responses import Completer
 from .samples import LayoutView, SampleStore
 from .launch import EXIT_UNAVAILABLE, UNAVAILABLE_FILE
-from .spec import RESULT_FILE, RunSpec
+from .expected import expected_run_seconds
+from .spec import ERROR_FILE, RESULT_FILE, WATCHDOG_FILE, RunSpec
 from .sut import SUTS
 
 SWITCH_INTERVAL_S = 1e-4
+_STARTED = time.monotonic()
+# How often an orphaned child notices that its parent is gone.
+PARENT_POLL_S = 0.5
+# What the child is doing now: an error names it when its message names nothing.
+_PHASE = {"now": "set-up"}
+
+
+def _phase(what: str) -> None:
+    _PHASE["now"] = what
 EXIT_SUT_ERROR = 3
 EXIT_SETUP_ERROR = 4
 
@@ -59,7 +70,25 @@ def _resolve_settings(lg, spec: RunSpec, calibration: dict) -> tuple[dict, dict]
     ]
     merged = conf.merge(measured, given)  # what the user said beats the measurement
     conf.check_valid_style(spec.run_style, conf.merge(given))
+    try:  # each value was checked alone; together the layers can still contradict
+        check_counts(effective_values(merged, builtin), f"{spec.case_id} settings")
+    except SettingRangeError as exc:
+        raise conf.UserConfError(f"{exc} (origins: {', '.join(f'{k}: {s.origin}' for k, s in sorted(merged.items()))})") from None
     return merged, builtin
+
+
+def effective_values(merged: dict, builtin: dict) -> dict:
+    """What LoadGen will use, key by key, in user.conf units."""
+    return {**{k: v for k, v in builtin.items() if v is not None}, **{k: s.value for k, s in merged.items()}}
+
+
+def _report_expected_duration(out: Path, spec: RunSpec, merged: dict, builtin: dict, calibration: dict,
+                              total: int) -> None:
+    """Tell the parent's watchdog how long LoadGen should run (launch.py)."""
+    seconds = expected_run_seconds(spec.scenario, spec.mode, effective_values(merged, builtin), calibration, total)
+    tmp = out / (WATCHDOG_FILE + ".tmp")
+    tmp.write_text(json.dumps({"expected_run_s": seconds, "elapsed_s": time.monotonic() - _STARTED}))
+    os.replace(tmp, out / WATCHDOG_FILE)  # the parent never reads half a file
 
 
 def run(spec: RunSpec) -> int:
@@ -68,6 +97,7 @@ def run(spec: RunSpec) -> int:
     out = Path(spec.output_dir)
     task = make_task(spec.task, **spec.task_options)
     backend = backend_class(spec.backend)()
+    _phase("load")
     backend.load(
         BackendConfig(
             model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
@@ -78,6 +108,7 @@ def run(spec: RunSpec) -> int:
             options={"spin": spec.scenario != "Server", **spec.backend_options},
         )
     )
+    _phase(f"staged samples {spec.samples_path}")
     source = np.load(spec.samples_path, mmap_mode="r")
     if spec.count:
         source = source[: spec.count]
@@ -87,6 +118,7 @@ def run(spec: RunSpec) -> int:
     backend, spec.max_batchsize = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,
                                                  explicit=spec.max_batchsize_given)
     generative = getattr(task, "generative", False)
+    _phase(f"calibration of {spec.backend} on {spec.model_path}")
     if generative:
         calibration = calibrate_generation(backend, task, source, spec.max_batchsize)
     else:
@@ -94,7 +126,9 @@ def run(spec: RunSpec) -> int:
         if spec.scenario == "Server":
             warm_batch_sizes(backend, task, source, spec.max_batchsize)
 
+    _phase(f"settings of {spec.case_id}")
     merged, builtin = _resolve_settings(lg, spec, calibration)
+    _report_expected_duration(out, spec, merged, builtin, calibration, len(source))
     user_conf = out / "user.conf"
     user_conf.write_text(conf.render_user_conf(spec.conf_model, spec.scenario, merged, builtin))
     settings = lg.TestSettings()
@@ -115,6 +149,7 @@ def run(spec: RunSpec) -> int:
     sut.split_gathers = not generative and prefers_single_views(calibration)
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
+    _phase(f"the LoadGen run of {spec.case_id}")
     started = time.time()
     # A cyclic-GC pass over everything set up so far can stall the SUT's
     # threads for milliseconds, in the middle of a latency-bound run: move
@@ -142,7 +177,61 @@ def run(spec: RunSpec) -> int:
         "max_batchsize": spec.max_batchsize,
     }
     (out / RESULT_FILE).write_text(json.dumps(result, indent=2))
-    return EXIT_SUT_ERROR if sut.errors else 0
+    if sut.errors:
+        last = sut.errors[0].strip().splitlines()[-1]
+        _write_error(f"the SUT ({spec.backend} on {spec.model_path}) raised during the run: {last} "
+                     f"({len(sut.errors)} failed batch(es); their samples were answered empty)")
+        return EXIT_SUT_ERROR
+    return 0
+
+
+def _limit_memory(megabytes: int | None) -> None:
+    """--mlperf-memory-limit: an address-space limit, so running out is a MemoryError, not the OOM killer."""
+    if megabytes:
+        import resource
+
+        limit = int(megabytes) << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _watch_parent() -> None:
+    """End this run (its whole process group) if the process that launched it dies.
+
+    The child runs in its own session so a terminal's Ctrl-C does not reach
+    it; without this, a parent killed by SIGKILL would leave it running for
+    as long as LoadGen takes, holding the cores (and the run lock).
+    """
+    import signal
+    import threading
+
+    expected = int(os.environ.get("MLPERF_PARENT_PID") or os.getppid())
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != expected:
+                print(f"parent process {expected} is gone: ending this run", file=sys.stderr, flush=True)
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def one_line(exc: BaseException, where: str) -> str:
+    """The error as one line that names the thing first: a path or option if the message starts with one."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    kind = type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return f"{where}: out of memory ({kind}: {first or 'allocation failed'}); see --mlperf-memory-limit"
+    if first.startswith(("/", "--", "run style")) or first.startswith(where):
+        return f"{first} ({kind})"
+    return f"{where}: {kind}: {first}" if first else f"{where}: {kind}"
+
+
+def _write_error(line: str) -> None:
+    try:
+        Path(ERROR_FILE).write_text(line + "\n")
+    except OSError:
+        pass  # a full disk: the exit status and child.log still tell
 
 
 def main(argv: list[str]) -> int:
@@ -152,17 +241,21 @@ def main(argv: list[str]) -> int:
     # which alone pushed Server p99 past 15 ms at a few thousand QPS.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     os.chdir(spec.output_dir)
+    _watch_parent()
     try:
-        return run(spec)
+        _limit_memory(spec.memory_limit_mb)
+        status = run(spec)
     except DeviceUnavailable as exc:
         # Not a failure of the harness: this machine lacks what the case needs.
         Path(UNAVAILABLE_FILE).write_text(f"{exc}\n")
         print(f"unavailable here: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNAVAILABLE
-    except Exception:  # noqa: BLE001 - reported to the parent through the log and exit code
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent through error.txt, the log and exit code
         traceback.print_exc()
         sys.stderr.flush()
+        _write_error(one_line(exc, f"model {spec.model_path}" if _PHASE["now"] == "load" else _PHASE["now"]))
         return EXIT_SETUP_ERROR
+    return status
 
 
 if __name__ == "__main__":

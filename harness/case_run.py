@@ -111,19 +111,24 @@ def _style_layer(run_style: str, scenario: str, generative: bool = False) -> lis
 
 def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> CaseResult:
     from .checks.performance import check_performance, format_failures
-    from .logs.detail import parse_detail
+    from .logs.detail import LogFormatError, parse_detail
     from .logs.runs import run_record
+    from .runner import RunFailed
+    from .runner.launch import disk_hint
 
     started = time.time()
     spec = build_spec(case, bench, prov, options, log_dir)
     child = launch(spec, options.timeout_s)
     result = CaseResult(case=case, log_dir=Path(log_dir), started=started, duration_s=0.0, child=child)
-    detail = parse_detail(Path(log_dir) / "mlperf_log_detail.txt")
+    try:
+        detail = parse_detail(Path(log_dir) / "mlperf_log_detail.txt")
+        record = run_record(Path(log_dir)) if case.mode != "accuracy" else None
+    except (LogFormatError, OSError) as exc:
+        raise RunFailed(f"{exc}{disk_hint(Path(log_dir))} [{case.id}: LoadGen's logs are incomplete]") from None
     result.effective = {k: v for k, v in detail.values.items() if k.startswith(("effective_", "requested_"))}
     if case.mode == "accuracy":
         _accuracy(result, bench, prov, detail)
     else:
-        record = run_record(Path(log_dir))
         result.performance = record
         failures = check_performance(record)
         if failures:

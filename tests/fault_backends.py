@@ -55,3 +55,25 @@ class UnsupportedCpuBackend(OnnxRuntimeBackend):
         from harness.backends import DeviceUnavailable
 
         raise DeviceUnavailable(f"this CPU cannot run {config.precision} (injected)")
+
+
+class MemoryHungryBackend(OnnxRuntimeBackend):
+    """Loads a 'model' far larger than the child's memory limit allows."""
+
+    def load(self, config):
+        import numpy as np
+
+        super().load(config)
+        self._weights = np.ones(64 << 30, dtype=np.uint8)  # 64 GiB: beyond any test's limit
+
+
+class SlowBackend(OnnxRuntimeBackend):
+    """Answers, slowly, once LoadGen is issuing queries: a run that lasts until it is ended."""
+
+    calls = 0
+
+    def predict(self, feed):
+        SlowBackend.calls += 1
+        if SlowBackend.calls > 40:
+            time.sleep(0.05)
+        return super().predict(feed)

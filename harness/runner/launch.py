@@ -238,14 +238,32 @@ def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = Non
     if len(_interrupts) > interrupts_before:
         raise RunInterrupted(f"{spec.case_id}: interrupted by {_interrupts[-1][0]}; the run was ended "
                              f"before it finished (output so far: {log_path})")
-    result_path = out / RESULT_FILE
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
     if returncode == EXIT_UNAVAILABLE and (out / UNAVAILABLE_FILE).exists():
         reason = (out / UNAVAILABLE_FILE).read_text().strip()
         raise RunUnavailable(f"{spec.case_id}: cannot run here: {reason}", reason)
     if returncode != 0:
         what = _what_happened(returncode)
         summary = _child_summary(out)
-        first = f"{summary} [{spec.case_id}: {what}]" if summary else f"{spec.case_id}: {what}"
+        first = f"{summary} [{spec.case_id}: {what}]" if summary else f"{spec.case_id}: {what}{disk_hint(out)}"
         raise RunFailed(f"{first}\nfull output: {log_path}\n{tail(log_path, 1500) if not summary else ''}".rstrip())
-    return ChildRun(returncode, out, log_path, result)
+    return ChildRun(returncode, out, log_path, _read_result(out / RESULT_FILE, spec.case_id))
+
+
+def _read_result(path: Path, case_id: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFailed(f"{path}: the run's result file cannot be read ({exc}){disk_hint(path.parent)} "
+                        f"[{case_id}]") from None
+
+
+def disk_hint(folder: Path) -> str:
+    """'; the file system ... is full' when it is nearly so: the likeliest reason a log is cut short."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return ""
+    free = stats.f_bavail * stats.f_frsize
+    return f"; the file system holding {folder} has only {free} bytes free (disk full?)" if free < (1 << 20) else ""

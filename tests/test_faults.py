@@ -116,3 +116,34 @@ def test_a_disk_full_while_loadgen_writes_its_logs_fails_naming_it(proxy_resnet5
     else:
         assert "SIGXFSZ" in summary or "File too large" in summary, summary
     assert summary.startswith(("the LoadGen run of", f"{out}", "resnet50-onnxruntime")), summary
+
+
+def test_a_cache_entry_corrupted_or_deleted_between_sessions_is_rebuilt_or_named_offline(pytester, tmp_path):
+    import numpy as np
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    cache = tmp_path / "cache"
+    select = ("--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime", "--mlperf-device", "cpu",
+              "--mlperf-precision", "fp32", "--mlperf-scenario", "Offline", "--mlperf-mode", "accuracy",
+              "--mlperf-count", "64", "--mlperf-cache", str(cache))
+
+    def session(name, *extra):
+        return pytester.runpytest_subprocess(*select, "--mlperf-output", str(tmp_path / name), *extra)
+
+    assert session("first").ret == 0
+    (staged,) = cache.glob("preprocessed/imagenet-*/samples.npy")
+    # altered in place, size unchanged: the samples of every image are now zero
+    samples = np.load(staged, mmap_mode="r+")
+    samples[:] = 0
+    samples.flush()
+    del samples
+    offline = session("offline", "--mlperf-offline")
+    assert offline.ret == pytest.ExitCode.TESTS_FAILED
+    offline.stdout.fnmatch_lines([f"*{staged.parent}*--mlperf-offline*"])
+    rebuilt = session("rebuilt")
+    assert rebuilt.ret == 0, rebuilt.stdout.str()
+    assert np.load(staged, mmap_mode="r").any()  # rebuilt from the images, not the zeros
+    shutil.rmtree(staged.parent)  # deleted between sessions
+    assert session("again").ret == 0 and staged.exists()

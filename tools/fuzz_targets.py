@@ -38,10 +38,10 @@ from harness.metrics.top1 import top1
 from harness.settings import USER_CONF_KEYS, UserConfError, parse_user_conf
 
 
-def fuzz_settings(examples: int, *, derandomize: bool, seed: int | None = None) -> settings:
+def fuzz_settings(examples: int, *, derandomize: bool) -> settings:
     """Hypothesis settings for one target: no deadline (two shared CPUs make timing
     meaningless), no example database (it would leave .hypothesis/ in the checkout)."""
-    chosen = settings(
+    return settings(
         max_examples=examples,
         deadline=None,
         database=None,
@@ -49,7 +49,6 @@ def fuzz_settings(examples: int, *, derandomize: bool, seed: int | None = None) 
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
         print_blob=False,
     )
-    return chosen
 
 
 # ------------------------------------------------------------ byte mutations
@@ -100,7 +99,8 @@ def _garbage() -> st.SearchStrategy[bytes]:
 
 
 def _files(structured: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-    # Structured files twice: they are the ones that reach past the first check.
+    # Two of three inputs are structured (as is, or byte-mutated): they are the
+    # ones that reach past the first check.
     return st.one_of(_garbage(), structured, mutated(structured))
 
 

@@ -39,3 +39,13 @@ def fault_backends_on_path(monkeypatch):
     import os
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture
+def suite(pytester):
+    """An inner pytest session holding the benchmark suite, as a user runs it."""
+    import shutil
+
+    shutil.copy(TESTS_DIR.parent / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    return pytester

@@ -5,8 +5,6 @@ suite) with ``--collect-only``: the error must come at start, not after runs.
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +12,7 @@ from harness.limits import USER_CONF_RANGES, Range
 from harness.output_dir import OutputClaim
 from harness.settings import UserConfError, read_user_conf
 
-ROOT = Path(__file__).resolve().parents[1]
 ORT = ("--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime")
-
-
-@pytest.fixture
-def suite(pytester):
-    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    return pytester
 
 
 def _run(pytester, *args):

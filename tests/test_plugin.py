@@ -2,19 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def suite(pytester):
-    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    return pytester
 
 
 def _run(pytester, *args):

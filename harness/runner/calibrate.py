@@ -127,9 +127,11 @@ LATENCY_HEADROOM = 0.8
 
 # A test-style Server run: early stopping tolerates a few over-latency queries
 # per thousand, so more queries absorb a scheduling hiccup that fails a
-# 1024-query run; a few seconds of arrivals, between these bounds.
+# shorter run; a few seconds of arrivals, between these bounds. A 93 ms VM
+# stall at 250 QPS (about 27 late queries) failed a 4096-query run by 73
+# queries; 6144 tolerates about 43.
 SERVER_TEST_SECONDS = 5.0
-SERVER_TEST_QUERIES = (4096, 8192)
+SERVER_TEST_QUERIES = (6144, 8192)
 SERVER_TEST_MAX_QPS = 250.0
 # Server bounds of at least this much are not threatened by a VM stall.
 RELAXED_LATENCY_MS = 100.0

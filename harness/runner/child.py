@@ -36,14 +36,14 @@ SWITCH_INTERVAL_S = 1e-4
 _STARTED = time.monotonic()
 # How often an orphaned child notices that its parent is gone.
 PARENT_POLL_S = 0.5
+EXIT_SUT_ERROR = 3
+EXIT_SETUP_ERROR = 4
 # What the child is doing now: an error names it when its message names nothing.
 _PHASE = {"now": "set-up"}
 
 
 def _phase(what: str) -> None:
     _PHASE["now"] = what
-EXIT_SUT_ERROR = 3
-EXIT_SETUP_ERROR = 4
 
 _BUILTIN_KEYS = (
     "min_duration", "max_duration", "min_query_count", "max_query_count",

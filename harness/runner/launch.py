@@ -139,11 +139,6 @@ def kill_active_runs_now() -> None:
         _signal_group(process, signal.SIGKILL)
 
 
-def active_run_pids() -> list[int]:
-    with _active_lock:
-        return [p.pid for p in _active]
-
-
 # --- one run ---------------------------------------------------------------------
 
 def watchdog_deadline(out: Path, started: float, timeout_s: float | None) -> tuple[float, str]:

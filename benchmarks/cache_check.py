@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from harness.artifacts import fetch, file_digest, full_check, manifest, quick_check
-from harness.datasets import preprocessed
+from harness.benchmarks.resnet50 import preprocessed
 from harness.provision import provision
 from harness.registry import load_registry
 

@@ -24,7 +24,7 @@ from harness.backends import BackendConfig, backend_class
 from harness.options import RunOptions
 from harness.provision import provision
 from harness.registry import load_registry
-from harness.tasks import make_task
+from harness.registry.parts import make_task
 
 from .overhead import harness_run
 
@@ -33,7 +33,7 @@ BENCHMARKS = ("gptj-99", "llama2-70b-99")
 
 def raw_loop(prov, bench, samples: int) -> dict:
     """The backend's own loop: no LoadGen, no queues, the same batches."""
-    task = make_task(bench.task, **{**bench.task_options, "response_dtype": bench.response_dtype})
+    task = make_task(bench.task, bench.home, **{**bench.task_options, "response_dtype": bench.response_dtype})
     generator = backend_class(bench.backend_spec("pytorch"))()
     # the same threads as the harness's child (the proxies pin one)
     threads = prov.backend_options.get("intra_op_threads") or os.cpu_count() or 1

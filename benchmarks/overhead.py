@@ -33,12 +33,12 @@ from harness.options import RunOptions
 from harness.provision import provision
 from harness.registry import load_registry
 from harness.runner.samples import LayoutView
-from harness.tasks import make_task
+from harness.registry.parts import make_task
 
 
 def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0,
               precision: str = "fp32") -> dict:
-    task = make_task(bench.task, **prov.task_options)
+    task = make_task(bench.task, bench.home, **prov.task_options)
     cls = backend_class(backend_name)
     backend = cls()
     backend.load(BackendConfig(model_path=prov.model_path, precision=precision, threads=threads, inputs=task.inputs,

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .checks.accuracy import AccuracyVerdict, verdicts
 from .matrix import Case
 from .options import RunOptions
@@ -36,7 +34,7 @@ class Provisioned:
     model_source: str  # "proxy" | "user" | "real"
     dataset_dir: Path
     samples_path: Path
-    evaluation: object  # harness.accuracy.scoring: .score(log_path) -> Scored
+    evaluation: object  # the family's scorer: .score(log_path) -> Scored
     reference: float  # the primary metric's
     reference_source: str
     backend_options: dict = field(default_factory=dict)
@@ -45,11 +43,6 @@ class Provisioned:
     references: dict = field(default_factory=dict)
     tokenizer_dir: Path | None = None
     reference_reason: str = ""  # why this reference applies (harness.references)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """ImageNet labels (image classification only)."""
-        return np.asarray(self.evaluation.labels)
 
 
 @dataclass
@@ -77,10 +70,8 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
         layers += [[s.key, s.value, s.origin] for s in parse_user_conf(options.user_conf, bench.conf_model, case.scenario)]
     layers += options.command_line_settings(case.scenario)
     from .backends import backend_class
-    from .tasks import TASKS
 
-    generative = getattr(TASKS[bench.task], "generative", False)
-    style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario, generative)
+    style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario, bench.test_style)
     backend_spec = bench.backend_spec(case.backend)
 
     return RunSpec(
@@ -88,7 +79,7 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
         backend=backend_spec, device=case.device, precision=case.precision,
         model_path=str(prov.model_path), samples_path=str(prov.samples_path), output_dir=str(log_dir),
         layout=backend_class(backend_spec).layout, backend_options=dict(prov.backend_options),
-        task=bench.task, task_options=_task_options(bench, prov, options, generative),
+        task=bench.task, family_home=bench.home, task_options=_task_options(bench, prov, options),
         count=options.count,
         performance_sample_count=bench.performance_sample_count,
         max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
@@ -97,16 +88,24 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
     )
 
 
-def _task_options(bench: Benchmark, prov: Provisioned, options: RunOptions, generative: bool) -> dict:
-    """Registry, then the model file's, then the caller's (mutation tests)."""
+def _task_options(bench: Benchmark, prov: Provisioned, options: RunOptions) -> dict:
+    """Registry, then the model file's, then the caller's (mutation tests).
+
+    A task that encodes its responses in a configurable dtype (text
+    generation: int64 for gptj, int32 for llama2) gets the registry's.
+    """
+    import inspect
+
+    from .registry.parts import task_class
+
     merged = {**bench.task_options, **prov.task_options, **options.task_options}
-    if generative:
-        merged.setdefault("response_dtype", bench.response_dtype)  # int64 gptj, int32 llama2
+    if "response_dtype" in inspect.signature(task_class(bench)).parameters:
+        merged.setdefault("response_dtype", bench.response_dtype)
     return merged
 
 
-def _style_layer(run_style: str, scenario: str, generative: bool = False) -> list[list]:
-    return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario, generative)]
+def _style_layer(run_style: str, scenario: str, family_style: dict | None = None) -> list[list]:
+    return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario, family_style)]
 
 
 def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> CaseResult:

@@ -20,12 +20,12 @@ from .artifacts.cache import ensure_artifact
 from .artifacts.checksum import verify
 from .artifacts.download import fetch
 from .case_run import Provisioned
-from .datasets.formats import dataset_format
+from .datasets.base import DatasetRequest
 from .datasets.vocabulary import TOKENIZER_FILES, check_model_vocabulary
 from .identity import content_files, same_content
-from .proxies import PROXY_DIR
 from .references import ReferenceChoice, ReferenceError, choose_reference
 from .registry import Benchmark
+from .registry.parts import dataset_format, scorer
 
 SOURCES = ("proxy", "real")
 
@@ -46,7 +46,7 @@ def model_file(bench: Benchmark, backend: str, precision: str, *, source: str, c
         name = support.proxy_models.get(precision) if support else None
         if name is None:
             raise ProvisionError(f"the registry has no {backend} {precision} proxy model for {bench.name}")
-        return (PROXY_DIR / name).resolve(), "proxy"
+        return (bench.proxy_dir / name).resolve(), "proxy"
     artifact = bench.artifact(backend, precision)
     if artifact is None:
         raise ProvisionError(f"the registry has no real {backend} {precision} model for {bench.name}")
@@ -94,7 +94,7 @@ def tokenizer_folder(bench: Benchmark, *, source: str, cache_dir: Path, model_pa
     if bench.proxy.tokenizer is None:
         return None
     if source == "proxy" and model_path is None:
-        return (PROXY_DIR / bench.proxy.tokenizer).resolve()
+        return (bench.proxy_dir / bench.proxy.tokenizer).resolve()
     artifact = next((a for a in bench.artifacts if a.kind == "tokenizer"), None)
     if artifact is None or source != "real":
         raise ProvisionError(
@@ -120,7 +120,7 @@ def is_proxy_model(bench: Benchmark, path: Path, model_source: str) -> bool:
     path = Path(path)
     files = content_files(path)
     for name in sorted({n for support in bench.backends.values() for n in support.proxy_models.values()}):
-        proxy = (PROXY_DIR / name).resolve()
+        proxy = (bench.proxy_dir / name).resolve()
         if proxy.exists() and proxy.is_dir() == path.is_dir() and same_content(files, path, content_files(proxy), proxy):
             return True
     return False
@@ -144,25 +144,27 @@ def dataset(bench: Benchmark, *, cache_dir: Path, dataset_path: Path | None, sou
             channel_order: str = "RGB", count: int | None = None, tokenizer_dir: Path | None = None,
             model_path: Path | None = None, task_options: dict | None = None, offline: bool = False):
     """(Prepared dataset, whether it is the proxy's). ``offline``: a damaged cache entry is an error, not rebuilt."""
-    fmt = dataset_format(bench.dataset_format)
+    fmt = dataset_format(bench)
     if dataset_path is not None:
         directory = Path(dataset_path).expanduser().resolve()
         fmt.check(directory, count)  # clear errors before any long preprocessing
         proxy = is_proxy_dataset(fmt, bench, directory, cache_dir, offline)
     elif source == "real":
         raise ProvisionError(
-            f"the real {bench.dataset_format} dataset cannot be downloaded; pass --mlperf-dataset-path {fmt.real_hint}"
+            f"the real {fmt.name} dataset cannot be downloaded; pass --mlperf-dataset-path {fmt.real_hint}"
         )
     else:
         directory = fmt.proxy_directory(bench, cache_dir, offline=offline)
         proxy = True
-    extra = {}
-    if bench.task == "text-generation":
-        extra = {"max_positions": model_limits(model_path) if model_path else 0,
-                 "max_new_tokens": int({**bench.task_options, **(task_options or {})}.get("max_new_tokens", 0))}
-    prepared = fmt.prepare(directory, cache_dir=cache_dir, count=count, channel_order=channel_order,
-                           tokenizer_dir=tokenizer_dir, dtype=bench.response_dtype, offline=offline, **extra)
-    return prepared, proxy
+    options = {**bench.task_options, **(task_options or {})}
+    request = DatasetRequest(
+        cache_dir=cache_dir, count=count, channel_order=channel_order, tokenizer_dir=tokenizer_dir,
+        dtype=bench.response_dtype, offline=offline, task_options=options,
+        # A prompt plus its new tokens must fit the model (0: the model folder does not say).
+        max_positions=model_limits(model_path) if model_path else 0,
+        max_new_tokens=int(options.get("max_new_tokens", 0)),
+    )
+    return fmt.prepare(directory, request), proxy
 
 
 def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path, source: str = "proxy",
@@ -185,6 +187,8 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
         bench, cache_dir=cache_dir, dataset_path=dataset_path, source=source, channel_order=channel_order,
         count=count, tokenizer_dir=tokenizer_dir, model_path=path, task_options=task_options, offline=offline,
     )
+    evaluation = scorer(bench, prepared.truth, dtype=bench.response_dtype, tokenizer_dir=tokenizer_dir,
+                        subset=count is not None)
     try:
         choice = choose_reference(bench, model_is_proxy=is_proxy_model(bench, path, model_source),
                                   dataset_is_proxy=proxy_dataset, given=dict(reference_accuracy or {}),
@@ -194,7 +198,7 @@ def provision(bench: Benchmark, backend: str, precision: str, *, cache_dir: Path
     references = choice.references
     return Provisioned(
         model_path=path, model_source=model_source, dataset_dir=prepared.directory,
-        samples_path=prepared.samples_path, evaluation=prepared.evaluation,
+        samples_path=prepared.samples_path, evaluation=evaluation,
         reference=references[bench.accuracy.metric], reference_source=choice.description,
         reference_reason=choice.reason,
         backend_options=backend_options, task_options=task_options, references=references,

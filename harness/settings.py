@@ -40,20 +40,14 @@ USER_CONF_KEYS = frozenset(USER_CONF_RANGES) | frozenset(REFUSED_USER_CONF_KEYS)
 
 # The `test` style: sized so a proxy run takes seconds while LoadGen still
 # reports VALID (early stopping needs >= 64 SingleStream and >= 662
-# MultiStream queries; Server needs a few hundred).
+# MultiStream queries; Server needs a few hundred). A family sizes its own
+# (its registry's [test_style.<Scenario>] tables, over these): a decode of
+# tens of tokens or a whole volume per sample needs far fewer samples.
 _TEST_STYLE = {
     "Offline": {"min_duration": 0, "min_query_count": 1024},
     # Server's query count follows the measured QPS (calibrate.targets).
     "Server": {"min_duration": 0},
     "SingleStream": {"min_duration": 0, "min_query_count": 256},
-    "MultiStream": {"min_duration": 0, "min_query_count": 662},
-}
-# Text generation decodes tens of tokens per sample: the same minimums for
-# early stopping, far fewer samples than one-pass models.
-_TEST_STYLE_GENERATIVE = {
-    "Offline": {"min_duration": 0, "min_query_count": 64},
-    "Server": {"min_duration": 0},
-    "SingleStream": {"min_duration": 0, "min_query_count": 80},
     "MultiStream": {"min_duration": 0, "min_query_count": 662},
 }
 # The `fast` style: one minute per performance run, query counts official.
@@ -74,10 +68,11 @@ class Setting:
     origin: str
 
 
-def style_settings(run_style: str, scenario: str, generative: bool = False) -> list[Setting]:
+def style_settings(run_style: str, scenario: str, family_style: dict | None = None) -> list[Setting]:
+    """The run style's layer; ``family_style``: the family's test-style sizes (its registry's)."""
     if run_style not in RUN_STYLES:
         raise ValueError(f"unknown run style {run_style!r}; valid: {', '.join(RUN_STYLES)}")
-    test = _TEST_STYLE_GENERATIVE if generative else _TEST_STYLE
+    test = {name: {**keys, **(family_style or {}).get(name, {})} for name, keys in _TEST_STYLE.items()}
     table = {"test": test, "fast": _FAST_STYLE, "valid": {}}[run_style]
     origin = f"run style '{run_style}'"
     return [Setting(k, v, origin) for k, v in table.get(scenario, {}).items()]

@@ -30,7 +30,7 @@ def nhwc_reference_samples(proxy_resnet50):
     nchw = np.ascontiguousarray(np.load(proxy_resnet50.samples_path, mmap_mode="r")[:64])
     session = ort.InferenceSession(str(RESNET50_PROXY_ONNX), providers=["CPUExecutionProvider"])
     argmax, softmax = session.run(["ArgMax:0", "softmax_tensor:0"], {"input_tensor:0": nchw})
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)), argmax, softmax, proxy_resnet50.labels[:64]
+    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)), argmax, softmax, proxy_resnet50.evaluation.labels[:64]
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def _loaded(path=PROXY_PT, **kwargs) -> PyTorchBackend:
 @pytest.fixture(scope="module")
 def samples(proxy_resnet50):
     """The first 64 preprocessed val samples (NCHW float32) and their labels."""
-    return np.ascontiguousarray(np.load(proxy_resnet50.samples_path, mmap_mode="r")[:64]), proxy_resnet50.labels[:64]
+    return np.ascontiguousarray(np.load(proxy_resnet50.samples_path, mmap_mode="r")[:64]), proxy_resnet50.evaluation.labels[:64]
 
 
 # --- the backend --------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_the_package_really_ships_no_gpu_delegate():
 def converted(tmp_path_factory):
     """Small conversions of the SavedModel proxy that exercise other paths of the backend."""
     tf = pytest.importorskip("tensorflow", reason="converting test models needs tensorflow")
-    from harness.datasets.imagenet import preprocess_dataset
+    from harness.benchmarks.resnet50.imagenet import preprocess_dataset
     from harness.proxies.digits_imagenet import render_dataset
 
     out = tmp_path_factory.mktemp("tflite")

@@ -12,9 +12,9 @@ import pytest
 ort = pytest.importorskip("onnxruntime", reason="the ONNX proxy runs on ONNX Runtime")
 pytest.importorskip("transformers", reason="the BERT tokenizer comes from transformers")
 
-from harness.datasets import squad  # noqa: E402
+from harness.benchmarks.bert import squad  # noqa: E402
 from harness.datasets.vocabulary import model_vocab_size, tokenizer_size  # noqa: E402
-from harness.metrics import squad as metrics  # noqa: E402
+from harness.benchmarks.bert import squad_metric as metrics  # noqa: E402
 
 PROXY = Path(__file__).resolve().parents[1] / "harness" / "proxies" / "bert"
 INPUTS = ("input_ids", "input_mask", "segment_ids")

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from harness.artifacts import ensure_artifact, fetch, full_check, verify
-from harness.datasets import imagenet, preprocessed
+from harness.benchmarks.resnet50 import imagenet, preprocessed
 from harness.proxies import digits_imagenet
 
 WORKERS = 8

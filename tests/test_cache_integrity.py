@@ -22,8 +22,8 @@ import pytest
 from harness.artifacts import (ArtifactError, CacheEntryInvalid, CacheEntryRebuilt, CorruptArtifact,
                                ensure_artifact, fetch, full_check, quick_check)
 from harness.artifacts import manifest
-from harness.datasets import imagenet, preprocessed
-from harness.datasets.formats import _stage
+from harness.benchmarks.resnet50 import imagenet, preprocessed
+from harness.datasets.base import stage as _stage
 from harness.proxies import digits_imagenet
 
 # Several blocks per file (256 KiB blocks), so a change in the middle is not

@@ -21,7 +21,7 @@ def test_a_130_ms_bound_takes_more_load_over_fewer_queries():
 
 
 def test_generation_runs_near_its_throughput_over_the_early_stopping_minimum():
-    got = targets({**MEASURED, "batch_throughput": 20.0, "generative": True, "server_latency_ms": 20_000.0},
+    got = targets({**MEASURED, "batch_throughput": 20.0, "kind": "tokens", "server_latency_ms": 20_000.0},
                   "Server", "performance")
     assert got == {"target_qps": round(20.0 * GENERATIVE_SERVER_FRACTION, 3), "min_query_count": GENERATIVE_SERVER_QUERIES}
     assert GENERATIVE_SERVER_FRACTION < 1.0  # below the measured throughput: the queue stays bounded

@@ -19,7 +19,8 @@ from harness.proxies import RESNET50_PROXY_ONNX
 from harness.runner.calibrate import calibrate, warm_batch_sizes
 from harness.runner.contract import check_contract
 from harness.runner.samples import LayoutView
-from harness.tasks import ImageClassification, QuestionAnswering
+from harness.benchmarks.bert.task import QuestionAnswering
+from harness.benchmarks.resnet50.task import ImageClassification
 
 BATCH_SIZES_FILE = "batch_sizes.json"  # written by tests/contract_backends.py
 

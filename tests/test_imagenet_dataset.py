@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from harness.datasets import imagenet, preprocessed
-from harness.datasets.imagenet import DatasetError, DatasetNotFoundError
+from harness.benchmarks.resnet50 import imagenet, preprocessed
+from harness.benchmarks.resnet50.imagenet import DatasetError, DatasetNotFoundError
 from harness.proxies import digits_imagenet
 
 MEAN = np.array([123.68, 116.78, 103.94], dtype=np.float32)

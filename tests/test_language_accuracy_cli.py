@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("transformers", reason="decoding needs the proxy's tokenizer")
 
 from harness.accuracy.cli import main  # noqa: E402
-from harness.datasets.open_orca import read_open_orca  # noqa: E402
+from harness.benchmarks.llama2.open_orca import read_open_orca  # noqa: E402
 from harness.proxies import PROXY_DIR  # noqa: E402
 
 LLAMA = PROXY_DIR / "llama2"

@@ -16,7 +16,7 @@ pytest.importorskip("torch", reason="the LLM proxies run on PyTorch")
 
 from harness.accuracy.cli import main as accuracy_main  # noqa: E402
 from harness.case_run import execute_case  # noqa: E402
-from harness.datasets.formats import DatasetFormatError  # noqa: E402
+from harness.datasets.base import DatasetFormatError  # noqa: E402
 from harness.datasets.vocabulary import VocabularyMismatch  # noqa: E402
 from harness.matrix import Case  # noqa: E402
 from harness.options import RunOptions  # noqa: E402
@@ -140,7 +140,7 @@ def test_llama2_time_to_first_token_over_the_limit_is_invalid(cache, tmp_path):
 
 
 def test_llama2_prompt_longer_than_the_model_is_an_error_naming_the_row(cache, tmp_path):
-    from harness.datasets.open_orca import read_open_orca, write_open_orca
+    from harness.benchmarks.llama2.open_orca import read_open_orca, write_open_orca
 
     source = read_open_orca(PROXY_DIR / "llama2" / "open_orca.pkl")
     rows = [{"id": source.ids[i], "system_prompt": "", "question": "q", "input": "q", "output": source.targets[i],

@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("rouge_score", reason="ROUGE needs the rouge-score package")
 pytest.importorskip("transformers", reason="decoding needs a transformers tokenizer")
 
+from harness.benchmarks.gptj.scorer import gptj_accuracy  # noqa: E402
+from harness.benchmarks.llama2.scorer import llama2_accuracy  # noqa: E402
 from harness.metrics.llm_accuracy import (  # noqa: E402
     LlmAccuracyError,
     LlmScore,
-    gptj_accuracy,
-    llama2_accuracy,
     read_token_log,
 )
 from harness.metrics.rouge import splitter_note  # noqa: E402
@@ -101,8 +101,12 @@ def test_wrong_dtype_is_caught_not_scored(tmp_path, tokenizer):
 
 
 def test_official_line_parses_with_the_checker_patterns():
-    gptj = LlmScore("gptj", 43.1201, 20.1783, 29.9726, 40.2841, 4121372, 13368, 1700000, 127.2, "n")
-    llama = LlmScore("llama2-70b", 44.5105, 22.0812, 28.727, 42.075, 28345358, 24576, 7194444, 292.7, "n")
+    from harness.benchmarks.gptj.scorer import CHECKER_METRICS as GPTJ_CHECKER
+    from harness.benchmarks.llama2.scorer import CHECKER_METRICS as LLAMA2_CHECKER, PRINTED as LLAMA2_PRINTED
+    from harness.metrics.llm_accuracy import ROUGE_KEYS
+
+    gptj = LlmScore(ROUGE_KEYS, GPTJ_CHECKER, 43.1201, 20.1783, 29.9726, 40.2841, 4121372, 13368, 1700000, 127.2, "n")
+    llama = LlmScore(LLAMA2_PRINTED, LLAMA2_CHECKER, 44.5105, 22.0812, 28.727, 42.075, 28345358, 24576, 7194444, 292.7, "n")
     # Byte for byte the dicts in published v4.1 accuracy.txt files (Intel gptj-99, AMD llama2-70b-99).
     assert gptj.official_line() == (
         "{'rouge1': 43.1201, 'rouge2': 20.1783, 'rougeL': 29.9726, 'rougeLsum': 40.2841, "

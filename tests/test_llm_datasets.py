@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from harness.datasets.cnn_dailymail import (
+from harness.benchmarks.gptj.cnn_dailymail import (
     INSTRUCTION,
     MAX_INPUT_TOKENS,
     CnnDailyMailError,
@@ -18,7 +18,7 @@ from harness.datasets.cnn_dailymail import (
     tokenize_prompts,
     write_cnn_eval,
 )
-from harness.datasets.open_orca import OpenOrcaError, llama_prompt, read_open_orca, write_open_orca
+from harness.benchmarks.llama2.open_orca import OpenOrcaError, llama_prompt, read_open_orca, write_open_orca
 from harness.datasets.tokenizers import TokenizerError, load_tokenizer
 
 WORDS = ["the", "cat", "sat.", "a", "dog", "ran."]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from harness.metrics.accuracy_log import AccuracyLogError, first_responses, responses
-from harness.metrics.top1 import top1
+from harness.benchmarks.resnet50.top1 import top1
 
 PROXY = Path(__file__).resolve().parents[1] / "harness" / "proxies" / "bert"
 HIGH = 8.0  # an oracle logit, far above the background
@@ -68,7 +68,7 @@ def test_top1_keeps_the_first_entry_and_divides_by_distinct_samples_like_accurac
 @pytest.fixture(scope="module")
 def dev():
     pytest.importorskip("transformers", reason="the BERT tokenizer comes from transformers")
-    from harness.datasets import squad
+    from harness.benchmarks.bert import squad
 
     examples = squad.read_squad(PROXY / "dev-v1.1.json")
     return examples, squad.build_features(examples, squad.load_tokenizer(PROXY))
@@ -92,7 +92,7 @@ def _oracle_logits(examples, features) -> dict[int, np.ndarray]:
 
 def _official_squad(log: Path, examples, features) -> dict:
     """EM/F1 following accuracy-squad.py + evaluate_v1.1.py, from the raw log and the raw dev file."""
-    from harness.metrics.squad import exact_match_score, f1_score, predictions_from_logits
+    from harness.benchmarks.bert.squad_metric import exact_match_score, f1_score, predictions_from_logits
 
     by_feature = {}
     for entry in json.loads(log.read_text()):  # a dict built in log order: later entries overwrite
@@ -111,7 +111,7 @@ def _official_squad(log: Path, examples, features) -> dict:
 
 
 def test_bert_on_a_partial_log_divides_by_the_whole_dev_set(tmp_path, dev):
-    from harness.metrics.squad import score_accuracy_log
+    from harness.benchmarks.bert.squad_metric import score_accuracy_log
 
     examples, features = dev
     oracle = _oracle_logits(examples, features)
@@ -128,7 +128,7 @@ def test_bert_on_a_partial_log_divides_by_the_whole_dev_set(tmp_path, dev):
 
 
 def test_bert_on_a_log_with_duplicates_uses_the_last_copy(tmp_path, dev):
-    from harness.metrics.squad import score_accuracy_log
+    from harness.benchmarks.bert.squad_metric import score_accuracy_log
 
     examples, features = dev
     oracle = _oracle_logits(examples, features)

@@ -41,8 +41,9 @@ BASE = """
 name = "x"
 checker_name = "x"
 conf_model = "x"
-task = "image-classification"
-dataset_format = "imagenet"
+task = "task:T"
+dataset_format = "dataset:F"
+scorer = "scorer:S"
 dataset_size = 10
 scenarios = ["Offline"]
 server_latency_ms = 15
@@ -93,3 +94,78 @@ def test_unsupported_rules_match_before_the_backend_table(tmp_path):
     text = BASE + '[[unsupported]]\nprecision = "fp32"\nscenario = "Offline"\nreason = "because"\n'
     bench = load_benchmark(_write(tmp_path, text))
     assert bench.unsupported_reason("onnxruntime", "cpu", "fp32", "Offline") == "because"
+
+
+VARIANTS = BASE.replace('name = "x"\nchecker_name = "x"\n', "") + """
+[[unsupported]]
+backend = "onnxruntime"
+precision = "int8"
+reason = "shared rule"
+[variants."x-99"]
+checker_name = "x-99"
+ratio = 0.99
+[variants."x-99.9"]
+checker_name = "x-99.9"
+ratio = 0.999
+scenarios = ["Offline", "Server"]
+[[variants."x-99.9".unsupported_also]]
+backend = "onnxruntime"
+precision = "fp16"
+reason = "only the 99.9 variant"
+"""
+
+
+def test_one_family_file_defines_both_accuracy_variants(tmp_path):
+    from harness.registry import load_family
+
+    family = tmp_path / "x"
+    family.mkdir()
+    (family / "benchmark.toml").write_text(textwrap.dedent(VARIANTS))
+    found = {b.name: b for b in load_family(family / "benchmark.toml")}
+    assert sorted(found) == ["x-99", "x-99.9"]
+    assert found["x-99"].accuracy.ratio == 0.99 and found["x-99.9"].accuracy.ratio == 0.999
+    assert found["x-99"].scenarios == ("Offline",) and found["x-99.9"].scenarios == ("Offline", "Server")
+    assert found["x-99"].checker_name == "x-99"
+    assert [r.reason for r in found["x-99"].unsupported] == ["shared rule"]
+    assert [r.reason for r in found["x-99.9"].unsupported] == ["shared rule", "only the 99.9 variant"]
+    assert found["x-99.9"].home == str(family.resolve())
+
+
+def test_a_variant_ratio_sets_every_metric_gated_at_the_family_ratio_not_a_length_bound():
+    bench = load_registry()["gptj-99.9"]
+    assert [s.ratio for s in bench.accuracy_specs] == [0.999, 0.999, 0.999, 0.9]
+    assert [s.ratio for s in load_registry()["gptj-99"].accuracy_specs] == [0.99, 0.99, 0.99, 0.9]
+
+
+def test_a_registry_folder_adds_families_and_refuses_a_name_twice(tmp_path):
+    from harness.registry.loader import _load, REGISTRY_DIR
+
+    family = tmp_path / "fam" / "x"
+    family.mkdir(parents=True)
+    (family / "benchmark.toml").write_text(textwrap.dedent(VARIANTS))
+    names = _load((REGISTRY_DIR, tmp_path / "fam"))
+    assert {"x-99", "x-99.9", "resnet50"} <= set(names)
+    clash = tmp_path / "clash" / "r"
+    clash.mkdir(parents=True)
+    (clash / "benchmark.toml").write_text(textwrap.dedent(BASE.replace('name = "x"', 'name = "resnet50"')))
+    with pytest.raises(RegistryError, match=r"benchmark 'resnet50' is already defined by .*resnet50/benchmark.toml"):
+        _load((REGISTRY_DIR, tmp_path / "clash"))
+
+
+def test_a_registry_folder_without_families_says_what_it_needs(tmp_path):
+    from harness.registry import add_registry_dirs
+
+    with pytest.raises(RegistryError, match=rf"{tmp_path}: no benchmark.toml in it or in its subfolders"):
+        add_registry_dirs([tmp_path])
+    with pytest.raises(RegistryError, match="no such registry folder"):
+        add_registry_dirs([tmp_path / "missing"])
+
+
+def test_a_part_that_is_not_module_colon_name_is_refused(tmp_path):
+    with pytest.raises(RegistryError, match=r"\.scorer: 'Top1Scorer' is not 'module:Name'"):
+        load_benchmark(_write(tmp_path, BASE.replace('scorer = "scorer:S"', 'scorer = "Top1Scorer"')))
+
+
+def test_home_is_set_by_the_loader_only(tmp_path):
+    with pytest.raises(RegistryError, match="'home' is set by the loader"):
+        load_benchmark(_write(tmp_path, 'home = "/elsewhere"\n' + textwrap.dedent(BASE)))

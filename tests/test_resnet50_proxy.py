@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets import imagenet
+from harness.benchmarks.resnet50 import imagenet
 from harness.proxies import RESNET50_PROXY_JSON, RESNET50_PROXY_ONNX, digits_imagenet, resnet50_proxy_metadata
 
 ort = pytest.importorskip("onnxruntime", reason="the proxy model runs on ONNX Runtime")

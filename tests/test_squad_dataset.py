@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("transformers", reason="the BERT tokenizer comes from transformers")
 
-from harness.datasets.squad import (  # noqa: E402
+from harness.benchmarks.bert.squad import (  # noqa: E402
     SquadError,
     SquadExample,
     SquadFeatures,

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from harness.metrics.squad import (
+from harness.benchmarks.bert.squad_metric import (
     SquadScore,
     evaluate,
     exact_match_score,
@@ -16,7 +16,7 @@ from harness.metrics.squad import (
     predictions_from_logits,
     score_accuracy_log,
 )
-from harness.datasets.squad import SquadError, SquadExample
+from harness.benchmarks.bert.squad import SquadError, SquadExample
 
 # The submission checker's F1 pattern (tools/submission/submission_checker/constants.py).
 CHECKER_F1 = re.compile(r"^{[\"\']exact_match[\"\']\:\s*[\d\.]+,\s*[\"\']f1[\"\']\:\s*([\d\.]+)}")
@@ -72,7 +72,7 @@ def test_official_line_matches_the_checker_regex():
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     pytest.importorskip("transformers", reason="the BERT tokenizer comes from transformers")
-    from harness.datasets.squad import load_tokenizer
+    from harness.benchmarks.bert.squad import load_tokenizer
 
     folder = tmp_path_factory.mktemp("vocab")
     words = [f"w{i}" for i in range(10)] + ["q"]
@@ -83,7 +83,7 @@ def tokenizer(tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_window(tokenizer):
     """'q' about 'w0 .. w5' in 12 positions: [CLS]=0 q=1 [SEP]=2 w0..w5=3..8 [SEP]=9 pad=10,11."""
-    from harness.datasets.squad import build_features
+    from harness.benchmarks.bert.squad import build_features
 
     example = SquadExample("x", "q", "w0 w1 w2 w3 w4 w5", ("w1",))
     return [example], build_features([example], tokenizer, max_seq_length=12)
@@ -141,7 +141,7 @@ def test_equal_scores_keep_the_first_span_found(one_window):
 
 
 def test_max_context_decides_between_overlapping_windows(tokenizer):
-    from harness.datasets.squad import build_features
+    from harness.benchmarks.bert.squad import build_features
 
     # 10 tokens, windows (0,6) (3,6) (6,4); w4 has its max context in window 0, w5 in window 1.
     example = SquadExample("x", "q", " ".join(f"w{i}" for i in range(10)), ("w4",))
@@ -161,7 +161,7 @@ def test_max_context_decides_between_overlapping_windows(tokenizer):
 
 
 def test_equal_scores_in_two_windows_keep_the_first_window(tokenizer):
-    from harness.datasets.squad import build_features
+    from harness.benchmarks.bert.squad import build_features
 
     example = SquadExample("x", "q", " ".join(f"w{i}" for i in range(10)), ("w1",))
     features = build_features([example], tokenizer, max_seq_length=10, doc_stride=3)
@@ -180,7 +180,7 @@ def _write_log(path, entries):
 
 @pytest.fixture(scope="module")
 def three_questions(tokenizer):
-    from harness.datasets.squad import build_features
+    from harness.benchmarks.bert.squad import build_features
 
     examples = [SquadExample(f"q{i}", "q", "w0 w1 w2 w3", (answer,)) for i, answer in enumerate(("w1", "w2 w3", "w0"))]
     return examples, build_features(examples, tokenizer, max_seq_length=12)
@@ -219,7 +219,7 @@ def test_a_partial_log_divides_by_every_question_of_the_dev_set(tmp_path, three_
 
 
 def test_an_unlogged_question_is_scored_as_the_nonce_answer_empty(tmp_path, tokenizer):
-    from harness.datasets.squad import build_features
+    from harness.benchmarks.bert.squad import build_features
 
     # write_predictions answers "empty" for a question none of whose features is
     # logged, and evaluate_v1.1 scores that text: an answer "Empty." matches it.

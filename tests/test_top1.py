@@ -5,7 +5,7 @@ import pytest
 
 from harness.accuracy import cli
 from harness.metrics.accuracy_log import AccuracyLogError
-from harness.metrics.top1 import top1
+from harness.benchmarks.resnet50.top1 import top1
 
 
 def _log(path, entries):

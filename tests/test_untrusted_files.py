@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasets.open_orca import (
+from harness.benchmarks.llama2.open_orca import (
     ALLOWED_GLOBALS,
     OpenOrcaError,
     UnsafePickleError,

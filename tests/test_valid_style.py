@@ -18,7 +18,7 @@ from harness.runner.launch import RUN_MARGIN, RUN_TAIL_S, SETUP_TIMEOUT_S, watch
 from harness.runner.calibrate import LATENCY_HEADROOM, OFFLINE_HEADROOM, calibrate, targets
 from harness.runner.expected import OFFLINE_SLACK, expected_run_seconds
 from harness.runner.spec import WATCHDOG_FILE
-from harness.tasks import ImageClassification
+from harness.benchmarks.resnet50.task import ImageClassification
 
 PER_BATCH_S = 0.002
 PER_SAMPLE_S = 0.0005

@@ -4,7 +4,7 @@
 Writes into ``--out`` (default harness/proxies/bert):
   dev-v1.1.json          synthetic SQuAD v1.1 dev set (the real file's schema and name)
   vocab.txt, tokenizer.json, tokenizer_config.json
-                         uncased WordPiece vocabulary; harness.datasets.squad.load_tokenizer reads it
+                         uncased WordPiece vocabulary; harness.benchmarks.bert.squad.load_tokenizer reads it
   bert_proxy.onnx        inputs input_ids/input_mask/segment_ids int64 [batch,384],
                          outputs output_start_logits/output_end_logits float32 [batch,384]
   bert_proxy_int8.onnx   ONNX Runtime dynamic quantization (int8 weights)
@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from harness.datasets import squad  # noqa: E402
-from harness.metrics import squad as squad_metrics  # noqa: E402
+from harness.benchmarks.bert import squad  # noqa: E402
+from harness.benchmarks.bert import squad_metric as squad_metrics  # noqa: E402
 
 GENERATOR_VERSION = "1"
 BUILDER_VERSION = "1"

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from harness.datasets import imagenet  # noqa: E402
+from harness.benchmarks.resnet50 import imagenet  # noqa: E402
 from harness.proxies import RESNET50_PROXY_ONNX, digits_imagenet  # noqa: E402
 
 SAVEDMODEL = "resnet50_proxy_savedmodel"

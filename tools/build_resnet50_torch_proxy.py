@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from harness.datasets import imagenet  # noqa: E402
+from harness.benchmarks.resnet50 import imagenet  # noqa: E402
 from harness.proxies import PROXY_DIR, RESNET50_PROXY_ONNX, digits_imagenet  # noqa: E402
 
 OUT_FILE = PROXY_DIR / "resnet50_proxy_torch.pt"

@@ -28,13 +28,13 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from harness.datasets.squad import SquadError, SquadExample, SquadFeatures
+from harness.benchmarks.bert.squad import SquadError, SquadExample, SquadFeatures
 from harness.logs.detail import LogFormatError, parse_detail
 from harness.logs.summary import parse_summary
 from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, first_responses, read_accuracy_log
 from harness.metrics.llm_accuracy import LlmAccuracyError, llama2_accuracy, read_token_log
-from harness.metrics.squad import score_accuracy_log
-from harness.metrics.top1 import top1
+from harness.benchmarks.bert.squad_metric import score_accuracy_log
+from harness.benchmarks.resnet50.top1 import top1
 from harness.settings import USER_CONF_KEYS, UserConfError, parse_user_conf
 
 

@@ -1,9 +1,11 @@
-"""Scoring an accuracy log, one evaluation per dataset format.
+"""What a family's scorer returns, and the scorer shape every family follows.
 
-An evaluation holds what its format needs to score (labels, SQuAD features,
-reference texts and a tokenizer) and turns ``mlperf_log_accuracy.json`` into
-the metric values the gate checks and the lines MLPerf's accuracy script
-prints (accuracy.txt). The gate and ``python -m harness accuracy`` share it.
+A scorer is made from the ground truth its dataset format returned
+(``Scorer(truth, dtype=..., tokenizer_dir=..., subset=...)``) and turns
+``mlperf_log_accuracy.json`` into the metric values the gate checks and the
+lines MLPerf's accuracy script prints (accuracy.txt). The gate and
+``python -m harness accuracy`` share it. Each family's scorer lives in its
+folder (harness/benchmarks/<family>/scorer.py).
 """
 from __future__ import annotations
 
@@ -20,55 +22,24 @@ class Scored:
     notes: tuple[str, ...] = field(default=())
 
 
-@dataclass
-class Top1Evaluation:
-    labels: object
-    dtype: str = "float32"
+class GenerationScorer:
+    """ROUGE and length metrics of generated text; a family says what its script prints."""
+    printed: tuple = ()  # the script's result-dict keys, in its order
+    checker_metrics: dict = {}  # the submission checker's names -> fields
+    values = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "gen_num", "gen_tok_len", "tokens_per_sample")
 
-    def score(self, log_path: Path) -> Scored:
-        from ..metrics.top1 import top1
-
-        result = top1(log_path, self.labels, dtype=self.dtype)
-        return Scored({"top1": result.percent}, (result.official_line(),), result.total, len(self.labels))
-
-
-@dataclass
-class SquadEvaluation:
-    examples: list
-    features: object
-    # "dataset": divide by every dev question, as accuracy-squad.py does; a
-    # --mlperf-count run covers only part of the set on purpose: "logged".
-    questions: str = "dataset"
-
-    def score(self, log_path: Path) -> Scored:
-        from ..metrics.squad import score_accuracy_log
-
-        result = score_accuracy_log(log_path, self.examples, self.features, questions=self.questions)
-        return Scored(
-            {"f1": result.f1, "exact_match": result.exact_match}, (result.official_line(),),
-            result.features_logged, len(self.features.input_ids),
-        )
-
-
-@dataclass
-class GenerationEvaluation:
-    """ROUGE and length metrics of generated text (gptj, llama2-70b)."""
-    benchmark: str  # "gptj" | "llama2"
-    targets: list
-    tokenizer_dir: Path
-    dtype: str
+    def __init__(self, truth, *, dtype: str, tokenizer_dir: Path | None = None, subset: bool = False):
+        if tokenizer_dir is None:
+            raise ValueError("scoring generated tokens needs the model's tokenizer folder "
+                             "(--tokenizer / --mlperf-tokenizer-path)")
+        self.targets, self.tokenizer_dir, self.dtype = list(truth), Path(tokenizer_dir), dtype
 
     def score(self, log_path: Path) -> Scored:
         from ..datasets.tokenizers import load_tokenizer
-        from ..metrics import llm_accuracy
+        from ..metrics.llm_accuracy import score_generation
 
-        tokenizer = load_tokenizer(self.tokenizer_dir)
-        scorer = llm_accuracy.gptj_accuracy if self.benchmark == "gptj" else llm_accuracy.llama2_accuracy
-        result = scorer(log_path, self.targets, tokenizer, dtype=self.dtype)
-        values = {
-            name: float(getattr(result, name))
-            for name in ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "gen_num", "gen_tok_len", "tokens_per_sample")
-            if getattr(result, name, None) is not None
-        }
-        notes = (result.note,) if getattr(result, "note", None) else ()
+        result = score_generation(log_path, self.targets, load_tokenizer(self.tokenizer_dir), self.dtype,
+                                  printed=self.printed, checker_metrics=self.checker_metrics)
+        values = {name: float(getattr(result, name)) for name in self.values}
+        notes = (result.note,) if result.note else ()
         return Scored(values, (result.official_line(),) + notes, int(result.gen_num), len(self.targets), notes)

@@ -1,4 +1,7 @@
-"""Accuracy of the LLM benchmarks (gptj, llama2-70b) as MLPerf's scripts compute it.
+"""Accuracy of generated text (ROUGE and lengths) as MLPerf's LLM scripts compute it.
+
+What each benchmark prints and which checker names its figures carry is the
+family's (harness/benchmarks/gptj/scorer.py, llama2/scorer.py); the steps are shared.
 
 Both scripts (v4.1 round: ``language/gpt-j/evaluation.py`` and
 ``language/llama2-70b/evaluate-accuracy.py``) do the same steps:
@@ -30,13 +33,8 @@ from .accuracy_log import AccuracyLogError, read_accuracy_log
 from .rouge import postprocess, rouge_means, splitter_note
 
 TOKEN_DTYPES = {"int32": np.int32, "int64": np.int64}
-GPTJ_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "gen_num")
-LLAMA2_KEYS = GPTJ_KEYS + ("gen_tok_len", "tokens_per_sample")
-# The submission checker's metric names for each benchmark's accuracy targets.
-CHECKER_METRICS = {
-    "gptj": {"ROUGE1": "rouge1", "ROUGE2": "rouge2", "ROUGEL": "rougeL", "GEN_LEN": "gen_len"},
-    "llama2-70b": {"ROUGE1": "rouge1", "ROUGE2": "rouge2", "ROUGEL": "rougeL", "TOKENS_PER_SAMPLE": "tokens_per_sample"},
-}
+# What every script's result dict starts with; a family may print more.
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "gen_len", "gen_num")
 
 
 class LlmAccuracyError(AccuracyLogError):
@@ -45,7 +43,8 @@ class LlmAccuracyError(AccuracyLogError):
 
 @dataclass(frozen=True)
 class LlmScore:
-    benchmark: str  # "gptj" or "llama2-70b"
+    printed: tuple  # the keys of the script's result dict, in its order
+    checker_metrics: dict  # the submission checker's metric name -> field
     rouge1: float  # percent, rounded to 4 places
     rouge2: float
     rougeL: float
@@ -58,8 +57,7 @@ class LlmScore:
 
     def as_dict(self) -> dict[str, float | int]:
         """The official script's result dict: its keys, in its order, as plain Python numbers."""
-        keys = LLAMA2_KEYS if self.benchmark == "llama2-70b" else GPTJ_KEYS
-        return {key: getattr(self, key) for key in keys}
+        return {key: getattr(self, key) for key in self.printed}
 
     def official_line(self) -> str:
         """The dict line the official script prints, e.g. ``{'rouge1': 43.1201, ..., 'gen_num': 13368}``."""
@@ -71,7 +69,7 @@ class LlmScore:
 
     def checker_values(self) -> dict[str, float | int]:
         """The values under the submission checker's metric names (ROUGE1, ..., GEN_LEN or TOKENS_PER_SAMPLE)."""
-        return {name: getattr(self, field) for name, field in CHECKER_METRICS[self.benchmark].items()}
+        return {name: getattr(self, field) for name, field in self.checker_metrics.items()}
 
 
 def read_token_log(log_path: str | Path, dtype: str) -> list[tuple[int, np.ndarray]]:
@@ -114,17 +112,9 @@ def read_token_log(log_path: str | Path, dtype: str) -> list[tuple[int, np.ndarr
     return decoded
 
 
-def gptj_accuracy(log_path: str | Path, targets: Sequence[str], tokenizer: Any, dtype: str = "int64") -> LlmScore:
-    """Score a gptj accuracy log; ``targets[i]`` is the reference summary of cnn_eval.json record i."""
-    return _score("gptj", log_path, targets, tokenizer, dtype)
-
-
-def llama2_accuracy(log_path: str | Path, targets: Sequence[str], tokenizer: Any, dtype: str = "int32") -> LlmScore:
-    """Score a llama2-70b accuracy log; ``targets[i]`` is column ``output`` of row i."""
-    return _score("llama2-70b", log_path, targets, tokenizer, dtype)
-
-
-def _score(benchmark: str, log_path: str | Path, targets: Sequence[str], tokenizer: Any, dtype: str) -> LlmScore:
+def score_generation(log_path: str | Path, targets: Sequence[str], tokenizer: Any, dtype: str, *,
+                     printed: tuple = ROUGE_KEYS, checker_metrics: dict | None = None) -> LlmScore:
+    """Score a token accuracy log against ``targets[qsl_idx]``, the reference texts."""
     log_path = Path(log_path)
     entries = read_token_log(log_path, dtype)
     if not entries:
@@ -155,7 +145,8 @@ def _score(benchmark: str, log_path: str | Path, targets: Sequence[str], tokeniz
     gen_num = len(preds)
     gen_tok_len = int(sum(len(tokens) for _, tokens in entries))
     return LlmScore(
-        benchmark=benchmark,
+        printed=tuple(printed),
+        checker_metrics=dict(checker_metrics or {}),
         rouge1=means["rouge1"],
         rouge2=means["rouge2"],
         rougeL=means["rougeL"],

@@ -1,5 +1,8 @@
-"""The declarative benchmark registry: facts and thresholds, never code."""
-from .loader import REGISTRY_DIR, RegistryError, load_benchmark, load_registry
+"""The declarative benchmark registry: facts and thresholds, and the names of each family's parts."""
+from .loader import (
+    REGISTRY_DIR, RegistryError, add_registry_dirs, extra_registry_dirs, family_files, load_benchmark, load_family,
+    load_registry,
+)
 from .schema import (
     ALL_SCENARIOS,
     AXIS_DEVICES,
@@ -11,5 +14,6 @@ from .schema import (
 
 __all__ = [
     "ALL_SCENARIOS", "AXIS_DEVICES", "AXIS_MODES", "AXIS_PRECISIONS", "Artifact",
-    "Benchmark", "REGISTRY_DIR", "RegistryError", "load_benchmark", "load_registry",
+    "Benchmark", "REGISTRY_DIR", "RegistryError", "add_registry_dirs", "extra_registry_dirs", "family_files",
+    "load_benchmark", "load_family", "load_registry",
 ]

@@ -42,6 +42,10 @@ class ProxySpec:
     task_options: dict = field(default_factory=dict)
     # backend options for the proxy model only (a tiny model's thread count)
     backend_options: dict = field(default_factory=dict)
+    # where proxy_models and the tokenizer lie, relative to the family folder
+    root: str = "proxy"
+    # the script that makes the proxy's files (a path or a module), for people
+    build: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,11 @@ class Benchmark:
     name: str
     checker_name: str
     conf_model: str
+    # The family's parts, "module:Class" (a module of the family folder, or
+    # an importable one): harness.registry.parts resolves them.
     task: str
     dataset_format: str
+    scorer: str
     dataset_size: int
     scenarios: tuple[str, ...]
     server_latency_ms: float
@@ -108,6 +115,24 @@ class Benchmark:
     accuracy_also: tuple[AccuracySpec, ...] = ()
     # options of the task adapter (decoding settings, sequence lengths)
     task_options: dict = field(default_factory=dict)
+    # "module:function" that fills the accuracy command's dataset request
+    # (a tokenizer folder, ...): harness.accuracy.cli calls it
+    accuracy_command: str | None = None
+    # scenario -> user.conf keys of the `test` run style, over the defaults
+    test_style: dict = field(default_factory=dict)
+    # the family folder: set by the loader, never written in a registry file
+    home: str = ""
+
+    @property
+    def home_dir(self):
+        from pathlib import Path
+
+        return Path(self.home)
+
+    @property
+    def proxy_dir(self):
+        """Where this benchmark's proxy files lie."""
+        return (self.home_dir / self.proxy.root).resolve()
 
     @property
     def accuracy_specs(self) -> tuple[AccuracySpec, ...]:

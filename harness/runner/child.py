@@ -21,12 +21,14 @@ import numpy as np
 from .. import settings as conf
 from ..limits import SettingRangeError, check_counts
 from ..backends import BackendConfig, DeviceUnavailable, backend_class
-from ..tasks import make_task
-from .calibrate import calibrate, calibrate_generation, prefers_single_views, targets, warm_batch_sizes
+from ..registry.parts import make_task as make_family_task
+from ..staging import Volumes
+from ..tasks.kinds import check_kinds
+from .calibrate import calibrate, calibrate_generation, calibrate_samples, prefers_single_views, targets, warm_batch_sizes
 from .contract import check_contract
 from .generation_sut import GENERATION_SUTS
 from .responses import Completer
-from .samples import LayoutView, SampleStore
+from .samples import FirstVolumes, LayoutView, SampleStore, VolumeStore
 from .launch import EXIT_UNAVAILABLE, UNAVAILABLE_FILE
 from .expected import expected_run_seconds
 from .spec import ERROR_FILE, RESULT_FILE, WATCHDOG_FILE, RunSpec
@@ -91,11 +93,40 @@ def _report_expected_duration(out: Path, spec: RunSpec, merged: dict, builtin: d
     os.replace(tmp, out / WATCHDOG_FILE)  # the parent never reads half a file
 
 
+def make_task(spec: RunSpec):
+    """The family's task (the registry's "module:Class", from the family folder), checked for its kinds."""
+    task = make_family_task(spec.task, spec.family_home, **spec.task_options)
+    check_kinds(task)
+    return task
+
+
+def staged_source(spec: RunSpec, input_kind: str):
+    """The staged samples as the task's input kind lays them out (harness.staging)."""
+    if input_kind == "volumes":
+        return FirstVolumes(Volumes(Path(spec.samples_path)), spec.count)
+    source = np.load(spec.samples_path, mmap_mode="r")
+    if spec.count:
+        source = source[: spec.count]
+    return LayoutView(source, spec.layout)
+
+
+def measure(backend, task, source, spec: RunSpec) -> dict:
+    """The measurement before the run, as the input kind calls for (calibrate.py)."""
+    if task.input_kind == "tokens":
+        return calibrate_generation(backend, task, source, spec.max_batchsize)
+    if task.input_kind == "volumes":
+        return calibrate_samples(backend, task, source)
+    calibration = calibrate(backend, task, source, spec.max_batchsize)
+    if spec.scenario == "Server":
+        warm_batch_sizes(backend, task, source, spec.max_batchsize)
+    return calibration
+
+
 def run(spec: RunSpec) -> int:
     import mlperf_loadgen as lg
 
     out = Path(spec.output_dir)
-    task = make_task(spec.task, **spec.task_options)
+    task = make_task(spec)
     backend = backend_class(spec.backend)()
     _phase("load")
     backend.load(
@@ -109,22 +140,13 @@ def run(spec: RunSpec) -> int:
         )
     )
     _phase(f"staged samples {spec.samples_path}")
-    source = np.load(spec.samples_path, mmap_mode="r")
-    if spec.count:
-        source = source[: spec.count]
-    source = LayoutView(source, spec.layout)
+    source = staged_source(spec, task.input_kind)
     # Before anything runs: the model's tensors against the task's contract;
     # a fixed batch size becomes the max batch (padded to, for a batch > 1).
     backend, spec.max_batchsize = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,
                                                  explicit=spec.max_batchsize_given)
-    generative = getattr(task, "generative", False)
     _phase(f"calibration of {spec.backend} on {spec.model_path}")
-    if generative:
-        calibration = calibrate_generation(backend, task, source, spec.max_batchsize)
-    else:
-        calibration = calibrate(backend, task, source, spec.max_batchsize)
-        if spec.scenario == "Server":
-            warm_batch_sizes(backend, task, source, spec.max_batchsize)
+    calibration = measure(backend, task, source, spec)
 
     _phase(f"settings of {spec.case_id}")
     merged, builtin = _resolve_settings(lg, spec, calibration)
@@ -143,10 +165,10 @@ def run(spec: RunSpec) -> int:
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
 
-    store = SampleStore(source)
-    suts = GENERATION_SUTS if generative else SUTS
+    store = VolumeStore(source) if task.input_kind == "volumes" else SampleStore(source)
+    suts = GENERATION_SUTS if task.response_kind == "tokens" else SUTS
     sut = suts[spec.scenario](store, backend, task, spec.max_batchsize, Completer(lg))
-    sut.split_gathers = not generative and prefers_single_views(calibration)
+    sut.split_gathers = task.input_kind == "stacked" and prefers_single_views(calibration)
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
     _phase(f"the LoadGen run of {spec.case_id}")

@@ -34,7 +34,7 @@ def check_contract(backend, task, source, max_batchsize: int, *, model: str, exp
     if contract is None or signature is None:
         return backend, max_batchsize
 
-    staged = task.feed(source[:1])  # what the harness will feed, one sample
+    staged = task.feed(task.probe_batch(source))  # what the harness will feed the model, one sample's worth
     problems: list[str] = []
     fixed: dict[str, int] = {}
     for want in contract.inputs:

@@ -59,3 +59,41 @@ class SampleStore:
             missing = indices[slots < 0][:5].tolist()
             raise LookupError(f"LoadGen issued sample indices {missing} that were not loaded")
         return slots
+
+
+class VolumeStore(SampleStore):
+    """Samples of their own shapes (input kind ``volumes``): staged as a list of arrays.
+
+    ``source`` is harness.staging.Volumes (views of one memory map); loading
+    copies each requested volume into memory once, before timing starts.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.total = len(source)
+        self.staged: list = []
+        self.slot_of = np.full(self.total, -1, dtype=np.int64)
+
+    def load(self, indices) -> None:
+        indices = np.asarray(indices, dtype=np.int64)
+        self.staged = [np.array(self.source[int(i)]) for i in indices]
+        self.slot_of[:] = -1
+        self.slot_of[indices] = np.arange(len(indices))
+
+
+class FirstVolumes:
+    """The first ``count`` samples of staged volumes (--mlperf-count)."""
+
+    def __init__(self, volumes, count: int | None):
+        self.volumes, self.count = volumes, min(len(volumes), count) if count else len(volumes)
+        self.dtype = volumes.dtype
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return [self.volumes[i] for i in range(*key.indices(self.count))]
+        if not 0 <= int(key) < self.count:
+            raise IndexError(f"volume {key} is outside the {self.count} staged")
+        return self.volumes[int(key)]

@@ -26,7 +26,8 @@ class RunSpec:
     model_path: str
     samples_path: str  # .npy of preprocessed samples, in dataset order
     output_dir: str
-    task: str
+    task: str  # the registry's "module:Class" of the family's task
+    family_home: str = ""  # the family folder the task's module is looked up in
     task_options: dict = field(default_factory=dict)
     layout: str = "NCHW"  # how the backend wants samples staged
     backend_options: dict = field(default_factory=dict)

@@ -7,6 +7,11 @@
   arrived (up to the max batch) as one batch: dynamic batching without waiting.
 - SingleStream and MultiStream: inline in IssueQuery, the lowest latency.
 
+The task answers a batch (``task.run``); its response kind says how the
+answers are completed: ``fixed`` rows of one array in bulk, ``ragged`` one
+array per sample (detections, masks). Token responses have their own SUTs
+(generation_sut.py).
+
 Every callback completes every sample it was given, even when the backend
 raises: an exception escaping into LoadGen crashes the process at exit, and an
 uncompleted sample hangs the run.
@@ -35,6 +40,9 @@ class _Sut:
         # Set from the calibration: answer scattered samples one view at a
         # time instead of gathering them (see calibrate.prefers_single_views).
         self.split_gathers = False
+        # The task's response kind chooses the completion: ``fixed`` rows of
+        # one result array in bulk, ``ragged`` one array per sample.
+        self._ragged = getattr(task, "response_kind", "fixed") == "ragged"
 
     # LoadGen callbacks -------------------------------------------------
     def issue_queries(self, samples) -> None:
@@ -51,15 +59,22 @@ class _Sut:
     def _consecutive(slots: np.ndarray) -> bool:
         return len(slots) == 1 or (int(slots[-1]) - int(slots[0]) == len(slots) - 1 and bool((np.diff(slots) == 1).all()))
 
-    def _predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.task.responses(self.backend.predict(self.task.feed(batch)))
+    def _predict(self, batch, indices):
+        return self.task.run(self.backend, batch, indices)
 
-    def _respond(self, slots: np.ndarray) -> np.ndarray:
+    def _respond(self, slots: np.ndarray, indices: np.ndarray):
         consecutive = self._consecutive(slots)  # once per batch: the hot path
         if self.split_gathers and not consecutive:
             staged = self.store.staged
-            return np.concatenate([self._predict(staged[s : s + 1]) for s in slots.tolist()])
-        return self._predict(self._gather(slots, consecutive))
+            parts = [self._predict(staged[s : s + 1], indices[i : i + 1]) for i, s in enumerate(slots.tolist())]
+            return [r for part in parts for r in part] if self._ragged else np.concatenate(parts)
+        return self._predict(self._gather(slots, consecutive), indices)
+
+    def _complete(self, ids, values) -> None:
+        if self._ragged:
+            self.completer.complete_ragged(ids, values)
+        else:
+            self.completer.complete(ids, values)
 
     def _gather(self, slots: np.ndarray, consecutive: bool | None = None) -> np.ndarray:
         staged = self.store.staged
@@ -67,6 +82,8 @@ class _Sut:
         first = int(slots[0])
         if self._consecutive(slots) if consecutive is None else consecutive:
             return staged[first : first + n]  # consecutive slots: a view, no copy at all
+        if isinstance(staged, list):  # samples of their own shapes (volumes): no stacking
+            return [staged[s] for s in slots.tolist()]
         if self._buffer is None or self._buffer.shape[1:] != staged.shape[1:] or len(self._buffer) < n:
             self._buffer = np.empty((max(n, self.max_batchsize),) + staged.shape[1:], dtype=staged.dtype)
         out = self._buffer[:n]
@@ -78,11 +95,11 @@ class _Sut:
             self.completer.fail(ids)
             return
         try:
-            values = self._respond(self.store.slots(indices) if slots is None else slots)
+            values = self._respond(self.store.slots(indices) if slots is None else slots, indices)
         except BaseException:  # noqa: BLE001 - must never escape into LoadGen
             self._fail(ids)
             return
-        self.completer.complete(ids, values)
+        self._complete(ids, values)
 
     def _fail(self, ids) -> None:
         """Record the exception being handled; answer the samples empty."""
@@ -108,11 +125,11 @@ class InlineSut(_Sut):
             slot = int(self.store.slot_of[sample.index])
             if slot >= 0:
                 try:
-                    values = self._predict(self.store.staged[slot : slot + 1])
+                    values = self._predict(self.store.staged[slot : slot + 1], (sample.index,))
                 except BaseException:  # noqa: BLE001 - must never escape into LoadGen
                     self._fail([sample.id])
                 else:
-                    self.completer.complete_one(sample.id, values)
+                    self.completer.complete_one(sample.id, values[0] if self._ragged else values)
                 return
         ids, indices = _ids_and_indices(samples)
         for start in range(0, len(ids), self.max_batchsize):

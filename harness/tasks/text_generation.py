@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kinds import Task
+
 PAD = -1
 
 
-class TextGeneration:
-    generative = True
+class TextGeneration(Task):
+    # Prompts staged as padded token rows; generated tokens streamed back.
+    input_kind = "tokens"
+    response_kind = "tokens"
 
     def __init__(self, num_beams: int = 1, min_new_tokens: int = 1, max_new_tokens: int = 128,
                  response_dtype: str = "int64", report_n_tokens: bool = False, stream_first_token: bool = False,

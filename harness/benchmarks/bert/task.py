@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contract import ModelContract, TensorContract
+from harness.tasks.contract import ModelContract, TensorContract
+from harness.tasks.kinds import Task
 
 
-class QuestionAnswering:
+class QuestionAnswering(Task):
+    input_kind = "stacked"
+    response_kind = "fixed"
     input_names = ("input_ids", "input_mask", "segment_ids")
     output_names = ("output_start_logits", "output_end_logits")
     response_dtype = np.float32
@@ -47,7 +50,7 @@ class QuestionAnswering:
         # inputs copy 3 KB per sample, far below one inference.
         return {name: batch[:, position] for position, name in enumerate(self.input_names)}
 
-    def responses(self, outputs: list[np.ndarray]) -> np.ndarray:
+    def responses(self, outputs: list[np.ndarray], indices=None) -> np.ndarray:
         start, end = (np.asarray(o, dtype=self.response_dtype) for o in outputs[:2])
         logits = np.stack((start, end), axis=-1)  # [n,384,2], contiguous
         if self.span_shift:

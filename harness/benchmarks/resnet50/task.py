@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contract import ModelContract, TensorContract
+from harness.tasks.contract import ModelContract, TensorContract
+from harness.tasks.kinds import Task
 
 INTEGER_INDEX = ("int64", "int32")
 
 
-class ImageClassification:
+class ImageClassification(Task):
+    input_kind = "stacked"
+    response_kind = "fixed"
     input_name = "input_tensor:0"
     argmax_output = "ArgMax:0"
     softmax_output = "softmax_tensor:0"
@@ -59,7 +62,7 @@ class ImageClassification:
     def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return {self.input_name: batch}
 
-    def responses(self, outputs: list[np.ndarray]) -> np.ndarray:
+    def responses(self, outputs: list[np.ndarray], indices=None) -> np.ndarray:
         """One float32 per sample, contiguous, so responses can point into it."""
         predicted = np.asarray(outputs[0]).reshape(-1)
         return (predicted + self.class_offset).astype(self.response_dtype)

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.datasets.squad import SquadError, SquadExample, SquadFeatures
+from .squad import SquadError, SquadExample, SquadFeatures
 
-from .accuracy_log import responses
+from harness.metrics.accuracy_log import responses
 
 N_BEST_SIZE = 20
 MAX_ANSWER_LENGTH = 30

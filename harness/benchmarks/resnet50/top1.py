@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .accuracy_log import AccuracyLogError, first_responses
+from harness.metrics.accuracy_log import AccuracyLogError, first_responses
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.artifacts.cache import ensure_artifact
-from harness.datasets import imagenet
+from . import imagenet
 
 SAMPLES_FILE = "samples.npy"
 LABELS_FILE = "labels.npy"

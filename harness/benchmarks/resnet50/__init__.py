@@ -1,0 +1,1 @@
+"""ResNet50-v1.5 image classification on ImageNet (MLPerf "resnet")."""

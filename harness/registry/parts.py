@@ -1,0 +1,92 @@
+"""Resolve the parts a registry entry names ("module:Name") to the objects themselves.
+
+A module is looked up in the family's own folder first (``task:ImageClassification``
+is ``task.py`` beside the family's ``benchmark.toml``), then imported by its
+full name (``harness.tasks.text_generation:TextGeneration``). A family folder
+inside an installed package is imported under its package name; one given with
+``--mlperf-registry`` becomes a package of its own, so its modules may import
+each other relatively. Nothing is imported before a part is asked for, and the
+child process resolves the same names from the same folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+
+class PartError(ImportError):
+    """A registry entry names a part that cannot be imported."""
+
+
+def _package_for(home: Path) -> str:
+    """The importable package name of a family folder."""
+    home = Path(home).resolve()
+    for entry in map(Path, sys.path or ["."]):
+        try:
+            relative = home.relative_to(entry.resolve())
+        except (ValueError, OSError):
+            continue
+        parts = relative.parts
+        # An importable package chain: every folder from sys.path down has __init__.py.
+        if parts and all((entry.resolve().joinpath(*parts[: i + 1]) / "__init__.py").is_file()
+                         for i in range(len(parts))) and all(p.isidentifier() for p in parts):
+            return ".".join(parts)
+    name = "mlperf_family_" + "".join(c if c.isalnum() else "_" for c in home.name) + "_" + \
+        hashlib.sha256(str(home).encode()).hexdigest()[:8]
+    if name not in sys.modules:
+        init = home / "__init__.py"
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(home)])
+        else:  # a plain folder of modules: a package without an __init__
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(home)]
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        if spec.loader is not None:
+            spec.loader.exec_module(module)
+    return name
+
+
+def resolve(ref: str, home: str | Path, what: str = "part"):
+    """The object ``ref`` ("module:Name") names, for the family in ``home``."""
+    if not isinstance(ref, str) or ref.count(":") != 1:
+        raise PartError(f"{what} {ref!r}: expected 'module:Name'")
+    module_name, attribute = ref.split(":")
+    home = Path(home)
+    local = home / (module_name.replace(".", "/") + ".py")
+    full = f"{_package_for(home)}.{module_name}" if home.parts and local.is_file() else module_name
+    try:
+        module = importlib.import_module(full)
+    except ImportError as exc:
+        raise PartError(f"{home / 'benchmark.toml'}: {what} {ref!r}: cannot import {full} ({exc})") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise PartError(f"{home / 'benchmark.toml'}: {what} {ref!r}: {full} has no {attribute!r}") from None
+
+
+def task_class(bench):
+    return resolve(bench.task, bench.home_dir, "task")
+
+
+def make_task(ref: str, home: str | Path, **options):
+    """The task the registry's ``task`` names, made with ``options``."""
+    return resolve(ref, home, "task")(**options)
+
+
+def dataset_format(bench):
+    """The family's dataset format object."""
+    return resolve(bench.dataset_format, bench.home_dir, "dataset_format")()
+
+
+def scorer(bench, truth, **context):
+    return resolve(bench.scorer, bench.home_dir, "scorer")(truth, **context)
+
+
+def accuracy_command(bench):
+    """The family's accuracy-command hook, or None."""
+    return resolve(bench.accuracy_command, bench.home_dir, "accuracy_command") if bench.accuracy_command else None

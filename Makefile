@@ -8,10 +8,15 @@ EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,openvino,tvm,ray,test
 CONSTRAINTS ?= requirements/constraints.txt
 STAMP  := $(VENV)/.installed-stamp
 OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
+# What `make test` runs of the suite: every benchmark's own end-to-end cases
+# on the backends every family offers; the wider cross-backend sweep (resnet50
+# on TensorFlow, TFLite, OpenVINO, TVM and Ray) is `make matrix`, the nightly
+# selection. Those backends' own tests stay in `make test` (tests/).
+TEST_SELECTION ?= --mlperf-backend onnxruntime,pytorch
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
-.PHONY: venv bench test valid fuzz stress bench-overhead bench-backends bench-generation bench-cache clean
+.PHONY: venv bench test matrix valid fuzz stress bench-overhead bench-backends bench-generation bench-cache clean
 
 venv: $(STAMP)
 
@@ -26,7 +31,12 @@ bench: $(STAMP)
 	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(TEST_SELECTION) $(PYTEST_ARGS)
+
+# The nightly selection: the whole matrix of the suite, every backend.
+matrix: $(STAMP)
+	$(PY) -m pytest suites -n 2 --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
+	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
 
 # The default selection in the official `valid` style: mlperf.conf's 600 s
 # minimum duration and query counts, targets calibrated with headroom (about

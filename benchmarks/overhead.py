@@ -32,8 +32,9 @@ from harness.matrix import Case
 from harness.options import RunOptions
 from harness.provision import provision
 from harness.registry import load_registry
-from harness.runner.samples import LayoutView
 from harness.registry.parts import make_task
+from harness.runner.samples import LayoutView
+from harness.staging import Volumes
 
 
 def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0,
@@ -44,16 +45,19 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
     backend.load(BackendConfig(model_path=prov.model_path, precision=precision, threads=threads, inputs=task.inputs,
                                outputs=task.outputs, contract_outputs=task.contract_outputs,
                                options=dict(prov.backend_options)))
+    rng = np.random.default_rng(seed)
+    if task.input_kind == "volumes":
+        return _raw_volume_loop(task, backend, Volumes(prov.samples_path), samples, rng)
     # staged exactly as the harness stages it: the backend's own layout
     source = LayoutView(np.load(prov.samples_path, mmap_mode="r"), cls.layout)
     staged = source[:len(source)]
-    rng = np.random.default_rng(seed)
     # Like an Offline query: samples drawn with replacement, served in index order.
     indices = np.sort(rng.integers(0, len(staged), samples))
     buffer = np.empty((batch,) + staged.shape[1:], dtype=staged.dtype)
+    positions = np.arange(batch, dtype=np.int64)
 
     def predict(array):
-        return task.responses(backend.predict(task.feed(array)))
+        return task.run(backend, array, positions[: len(array)])
 
     for start in range(0, min(len(staged), 4 * batch), batch):  # warm-up
         predict(staged[start:start + batch])
@@ -78,6 +82,22 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
         latencies.append(time.perf_counter() - t0)
     p90_ms = float(np.sort(latencies)[int(len(latencies) * 0.9)] * 1e3)
     return {"raw_gather_samples_per_s": gather_rate, "raw_views_samples_per_s": views_rate, "raw_single_p90_ms": p90_ms}
+
+
+def _raw_volume_loop(task, backend, volumes, samples: int, rng) -> dict:
+    """Samples of their own shapes: each one task.run, as the SUT runs it, no LoadGen."""
+    staged = [np.array(volumes[i]) for i in range(len(volumes))]
+    task.run(backend, staged[:1], np.zeros(1, dtype=np.int64))  # warm-up
+    indices = np.sort(rng.integers(0, len(staged), samples))
+    latencies = []
+    start_time = time.perf_counter()
+    for index in indices.tolist():
+        t0 = time.perf_counter()
+        task.run(backend, staged[index:index + 1], np.full(1, index, dtype=np.int64))
+        latencies.append(time.perf_counter() - t0)
+    rate = samples / (time.perf_counter() - start_time)
+    p90_ms = float(np.sort(latencies)[int(len(latencies) * 0.9)] * 1e3)
+    return {"raw_gather_samples_per_s": rate, "raw_views_samples_per_s": rate, "raw_single_p90_ms": p90_ms}
 
 
 def harness_run(prov, bench, backend: str, scenario: str, out: Path, options: RunOptions, conf_lines=()):

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.datasets.base import DatasetFormatError
+
 MAX_SEQ_LENGTH = 384
 DOC_STRIDE = 128
 MAX_QUERY_LENGTH = 64
@@ -37,7 +39,7 @@ PIPELINE_VERSION = "mlperf-bert-squad-v1.1/1"
 VOCAB_FILE = "vocab.txt"
 
 
-class SquadError(ValueError):
+class SquadError(DatasetFormatError):
     """A SQuAD file, tokenizer folder or feature file is not what MLPerf BERT expects."""
 
 

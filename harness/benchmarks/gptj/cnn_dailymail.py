@@ -21,6 +21,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from harness.datasets.base import DatasetFormatError
+
 FIELDS = ("instruction", "input", "output")
 INSTRUCTION = "Summarize the following news article:"
 PROMPT_TEMPLATE = (
@@ -33,7 +35,7 @@ MAX_INPUT_TOKENS = 1919
 # Decoding settings and the response dtype live in the registry (gptj-99.toml).
 
 
-class CnnDailyMailError(ValueError):
+class CnnDailyMailError(DatasetFormatError):
     """``cnn_eval.json`` is missing, malformed, or a prompt cannot fit the model."""
 
 

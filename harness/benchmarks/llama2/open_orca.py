@@ -26,6 +26,8 @@ from typing import Any, BinaryIO, Iterable, Mapping
 
 import numpy as np
 
+from harness.datasets.base import DatasetFormatError
+
 # Columns this reader needs: the prompt ids, the reference text, and the sample id.
 REQUIRED_COLUMNS = ("id", "tok_input", "output")
 # Columns every written row must carry, as processorca.py produces them.
@@ -41,7 +43,7 @@ LLAMA2_RESPONSE_INIT_TOKEN = 29871
 # Decoding settings and the response dtype live in the registry (llama2-70b-99.toml).
 
 
-class OpenOrcaError(ValueError):
+class OpenOrcaError(DatasetFormatError):
     """The OpenOrca pickle is missing, malformed, or a row is unusable."""
 
 

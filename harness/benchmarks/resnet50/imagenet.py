@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from harness.datasets.base import DatasetFormatError
+
 VAL_MAP = "val_map.txt"
 # ImageNet-2012 has 1000 classes: the real val_map.txt labels are 0..999. A
 # benchmark passes its own count (the registry's task option num_classes).
@@ -39,7 +41,7 @@ PIPELINE_VERSION = "mlperf-resnet50-vgg/1"
 _LAYOUT_HINT = "expected {map} with lines '<image file> <label>' and the JPEG files beside it"
 
 
-class DatasetError(ValueError):
+class DatasetError(DatasetFormatError):
     """The dataset folder does not have the expected layout or content."""
 
 

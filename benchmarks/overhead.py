@@ -42,6 +42,8 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
     task = make_task(bench.task, bench.home, **prov.task_options)
     cls = backend_class(backend_name)
     backend = cls()
+    # The thread count the harness's child uses for this model (a tiny proxy's one thread).
+    threads = prov.backend_options.get("intra_op_threads") or threads
     backend.load(BackendConfig(model_path=prov.model_path, precision=precision, threads=threads, inputs=task.inputs,
                                outputs=task.outputs, contract_outputs=task.contract_outputs,
                                options=dict(prov.backend_options)))

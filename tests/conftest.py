@@ -5,6 +5,17 @@ from pathlib import Path
 
 import pytest
 
+# pytester (the `suite` fixtures) puts sys.modules back as it was after each
+# test. A module with a pybind11 / protobuf C extension that a test imported
+# in between (onnx, through provisioning) is then imported a second time in
+# the same process, and that aborts the interpreter ("Fatal Python error:
+# Aborted" in onnx/__init__.py), taking an xdist worker down with it. Loaded
+# once here, before any snapshot, it stays loaded.
+try:
+    import onnx  # noqa: F401
+except ImportError:  # the ONNX tests skip with their reason
+    pass
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TESTS_DIR = Path(__file__).resolve().parent
 

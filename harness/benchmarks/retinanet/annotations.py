@@ -98,29 +98,31 @@ def _fail(path: Path, where: str, value, expected: str):
     raise DatasetFormatError(f"{path}: {where} is {value!r}; expected {expected}")
 
 
+def _with_unique_ids(path: Path, section: str, entries: list, shape: str, noun: str) -> tuple[list, set]:
+    """Each entry of ``section`` an object with an integer id, each id once: (numbered entries, ids)."""
+    ids: set = set()
+    numbered = []
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            _fail(path, f"{section}[{n}]", entry, shape)
+        if not _is_int(entry.get("id")):
+            _fail(path, f"{section}[{n}].id", entry.get("id"), f"an integer {noun} id")
+        if entry["id"] in ids:
+            _fail(path, f"{section}[{n}].id", entry["id"], f"each {noun} id once")
+        ids.add(entry["id"])
+        numbered.append((n, entry))
+    return numbered, ids
+
+
 def _check_categories(path: Path, categories: list) -> set:
-    seen: set = set()
-    for n, cat in enumerate(categories):
-        if not isinstance(cat, dict):
-            _fail(path, f"categories[{n}]", cat, "an object with 'id' and 'name'")
-        if not _is_int(cat.get("id")):
-            _fail(path, f"categories[{n}].id", cat.get("id"), "an integer category id")
-        if cat["id"] in seen:
-            _fail(path, f"categories[{n}].id", cat["id"], "each category id once")
-        seen.add(cat["id"])
-    return seen
+    return _with_unique_ids(path, "categories", categories, "an object with 'id' and 'name'", "category")[1]
 
 
 def _check_images(path: Path, images: list) -> set:
-    ids: set = set()
+    numbered, ids = _with_unique_ids(path, "images", images, "an object with id, file_name, width and height",
+                                     "image")
     names: set = set()
-    for n, image in enumerate(images):
-        if not isinstance(image, dict):
-            _fail(path, f"images[{n}]", image, "an object with id, file_name, width and height")
-        if not _is_int(image.get("id")):
-            _fail(path, f"images[{n}].id", image.get("id"), "an integer image id")
-        if image["id"] in ids:
-            _fail(path, f"images[{n}].id", image["id"], "each image id once")
+    for n, image in numbered:
         name = image.get("file_name")
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             _fail(path, f"images[{n}].file_name", name, f"a file name under {IMAGE_DIR}/")
@@ -129,21 +131,14 @@ def _check_images(path: Path, images: list) -> set:
         for key in ("width", "height"):
             if not _is_int(image.get(key)) or image[key] < 1:
                 _fail(path, f"images[{n}].{key}", image.get(key), "a positive integer (pixels of the original image)")
-        ids.add(image["id"])
         names.add(name)
     return ids
 
 
 def _check_annotations(path: Path, annotations: list, images: set, categories: set) -> None:
-    ids: set = set()
-    for n, ann in enumerate(annotations):
-        if not isinstance(ann, dict):
-            _fail(path, f"annotations[{n}]", ann, "an object with id, image_id, category_id, bbox, area, iscrowd")
-        if not _is_int(ann.get("id")):
-            _fail(path, f"annotations[{n}].id", ann.get("id"), "an integer annotation id")
-        if ann["id"] in ids:
-            _fail(path, f"annotations[{n}].id", ann["id"], "each annotation id once")
-        ids.add(ann["id"])
+    numbered, _ = _with_unique_ids(path, "annotations", annotations,
+                                   "an object with id, image_id, category_id, bbox, area, iscrowd", "annotation")
+    for n, ann in numbered:
         if not _is_int(ann.get("image_id")) or ann["image_id"] not in images:
             _fail(path, f"annotations[{n}].image_id", ann.get("image_id"), "the id of an image listed in 'images'")
         if not _is_int(ann.get("category_id")) or ann["category_id"] not in categories:

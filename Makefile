@@ -7,7 +7,10 @@ EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,openvino,tvm,ray,test
 # Every transitive version, frozen from a green run: CI installs exactly these.
 CONSTRAINTS ?= requirements/constraints.txt
 STAMP  := $(VENV)/.installed-stamp
-OUTPUT ?= reports/bench-$(shell date +%Y%m%d-%H%M%S)
+# Expanded once (:=): a recursive variable ran `date` at each use, so the folder
+# the recipe printed could differ from the one it wrote.
+RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
+OUTPUT ?= reports/bench-$(RUN_STAMP)
 # What `make test` runs of the suite: every benchmark's own end-to-end cases
 # on the backends every family offers; the wider cross-backend sweep (resnet50
 # on TensorFlow, TFLite, OpenVINO, TVM and Ray) is `make matrix`, the nightly

@@ -89,3 +89,12 @@ def test_missing_user_conf_is_a_usage_error(suite):
     result = _run(suite, "--collect-only", "--mlperf-user-conf", "nope.conf")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--mlperf-user-conf nope.conf: no such file*"])
+
+
+def test_the_session_header_names_the_registry_cache_and_output_folder(suite, tmp_path):
+    example = ROOT / "examples" / "custom-benchmark"
+    out = tmp_path / "out"
+    result = _run(suite, "--collect-only", "--mlperf-registry", str(example), "--mlperf-output", str(out), *ORT)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"mlperf: registry {ROOT / 'harness' / 'benchmarks'}, {example}",
+                                 f"mlperf: cache {suite.path / 'cache'}, output {out}"])

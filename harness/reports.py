@@ -115,12 +115,13 @@ def versions() -> dict:
     }
 
 
-def write_results(path: Path, records: list[dict]) -> Path:
-    document = {
-        "cases": sorted(records, key=lambda r: r["id"]),
-        "machine": machine_info(),
-        "versions": versions(),
-    }
+def results_document(records: list[dict]) -> dict:
+    return {"cases": sorted(records, key=lambda r: r["id"]), "machine": machine_info(), "versions": versions()}
+
+
+def write_results(path: Path, records: list[dict], document: dict | None = None) -> Path:
+    """``document``: the whole document when the caller built it (with a comparison block)."""
+    document = results_document(records) if document is None else document
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -19,7 +19,7 @@ TEST_SELECTION ?= --mlperf-backend onnxruntime,pytorch
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
-.PHONY: venv bench test matrix valid fuzz stress bench-overhead bench-backends bench-generation bench-cache clean
+.PHONY: venv bench test browser matrix valid fuzz stress bench-overhead bench-backends bench-generation bench-cache clean
 
 venv: $(STAMP)
 
@@ -31,22 +31,28 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 bench: $(STAMP)
 	$(PY) -m pytest suites $(BENCH_SELECTION) --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
-	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
+	@echo "report: $(OUTPUT)/report.html (results: $(OUTPUT)/results.json, summary: $(OUTPUT)/summary.md, JUnit: $(OUTPUT)/junit.xml)"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 $(TEST_SELECTION) $(PYTEST_ARGS)
+
+# Debian's headless chromium renders report.html in tests/test_report_in_browser.py
+# (those tests skip, saying why, where it cannot be installed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	  || echo "chromium could not be installed (needs root and a Debian mirror): the browser tests will skip"; }
 
 # The nightly selection: the whole matrix of the suite, every backend.
 matrix: $(STAMP)
 	$(PY) -m pytest suites -n 2 --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
-	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
+	@echo "report: $(OUTPUT)/report.html (results: $(OUTPUT)/results.json, summary: $(OUTPUT)/summary.md, JUnit: $(OUTPUT)/junit.xml)"
 
 # The default selection in the official `valid` style: mlperf.conf's 600 s
 # minimum duration and query counts, targets calibrated with headroom (about
 # ten to fifteen minutes per performance case).
 valid: $(STAMP)
 	$(PY) -m pytest suites $(BENCH_SELECTION) --mlperf-run-style valid --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
-	@echo "report: $(OUTPUT)/results.json (JUnit: $(OUTPUT)/junit.xml)"
+	@echo "report: $(OUTPUT)/report.html (results: $(OUTPUT)/results.json, summary: $(OUTPUT)/summary.md, JUnit: $(OUTPUT)/junit.xml)"
 
 # Every file parser fed FUZZ_EXAMPLES arbitrary inputs (make test runs a short version).
 FUZZ_EXAMPLES ?= 100000

@@ -52,7 +52,13 @@ def test_an_inflated_baseline_fails_each_case_with_both_figures(suite, tmp_path)
         assert f"regression against {baseline}: {case_id}: " in message
         assert "against the baseline's" in message and "worse than the 5% allowed" in message
     assert [r["case_id"] for r in compared["comparison"]["regressions"]] == [OFFLINE, SINGLE]
-    again.stdout.fnmatch_lines(["*MLPerf comparison*", f"REGRESSION {OFFLINE}: *"])
+    again.stdout.fnmatch_lines(["*MLPerf comparison*", f"REGRESSION {OFFLINE}: *",
+                                f"report: {tmp_path / 'again' / 'report.html'} (summary: *summary.md)"])
+    # the session's report shows the cases and the comparison beside results.json
+    page = (tmp_path / "again" / "report.html").read_text()
+    assert OFFLINE in page and SINGLE in page and "regression" in page.lower()
+    summary = (tmp_path / "again" / "summary.md").read_text()
+    assert f"| {OFFLINE} | failed |" in summary
 
 
 def test_a_baseline_within_the_allowance_passes_and_missing_cases_are_listed(suite, tmp_path):

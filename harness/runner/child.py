@@ -197,6 +197,7 @@ def run(spec: RunSpec) -> int:
         "sut_errors": sut.errors,
         "samples_total": store.total,
         "max_batchsize": spec.max_batchsize,
+        "frameworks": imported_frameworks(),
     }
     (out / RESULT_FILE).write_text(json.dumps(result, indent=2))
     if sut.errors:
@@ -205,6 +206,25 @@ def run(spec: RunSpec) -> int:
                      f"({len(sut.errors)} failed batch(es); their samples were answered empty)")
         return EXIT_SUT_ERROR
     return 0
+
+
+# Import name -> distribution of the frameworks a run may import: results.json
+# lists the ones this run did, at the versions it ran.
+FRAMEWORK_DISTRIBUTIONS = {
+    "onnxruntime": "onnxruntime", "torch": "torch", "tensorflow": "tensorflow-cpu", "ai_edge_litert": "ai-edge-litert",
+    "openvino": "openvino", "tvm": "apache-tvm", "ray": "ray", "transformers": "transformers",
+}
+
+
+def imported_frameworks() -> dict:
+    found = {}
+    for module, distribution in FRAMEWORK_DISTRIBUTIONS.items():
+        if module in sys.modules:
+            try:
+                found[distribution] = metadata.version(distribution)
+            except metadata.PackageNotFoundError:  # a GPU build under another name: the module's own
+                found[distribution] = str(getattr(sys.modules[module], "__version__", "unknown"))
+    return found
 
 
 def _limit_memory(megabytes: int | None) -> None:

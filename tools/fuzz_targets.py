@@ -29,12 +29,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from harness.benchmarks.bert.squad import SquadError, SquadExample, SquadFeatures
+from harness.benchmarks.bert.squad_metric import score_accuracy_log
+from harness.benchmarks.llama2.scorer import llama2_accuracy
+from harness.benchmarks.resnet50.top1 import top1
 from harness.logs.detail import LogFormatError, parse_detail
 from harness.logs.summary import parse_summary
 from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, first_responses, read_accuracy_log
-from harness.metrics.llm_accuracy import LlmAccuracyError, llama2_accuracy, read_token_log
-from harness.benchmarks.bert.squad_metric import score_accuracy_log
-from harness.benchmarks.resnet50.top1 import top1
+from harness.metrics.llm_accuracy import LlmAccuracyError, read_token_log
 from harness.settings import USER_CONF_KEYS, UserConfError, parse_user_conf
 
 

@@ -1,5 +1,6 @@
-"""Dataset readers and the MLPerf preprocessing pipelines.
+"""What every dataset format shares: requests, ground truth hand-off, staging, tokenizers.
 
-Submodules are imported on demand (``from harness.benchmarks.resnet50 import imagenet``) so
-that importing the package stays cheap and pulls in no image library.
+Each family's own format (its reader of the real on-disk layout and its
+preprocessing) lives in its folder, harness/benchmarks/<family>/. Submodules
+are imported on demand, so importing the package pulls in no image library.
 """

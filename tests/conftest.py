@@ -60,3 +60,14 @@ def suite(pytester):
     shutil.copy(TESTS_DIR.parent / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
     return pytester
+
+
+@pytest.fixture
+def cached_suite(pytester, proxy_resnet50, tmp_path_factory):
+    """The inner session as a user runs it, on the resnet50 proxy provisioned once for the whole run."""
+    import shutil
+
+    shutil.copy(TESTS_DIR.parent / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\njunit_family = xunit1\n")
+    pytester.cache_dir = tmp_path_factory.getbasetemp().parent / "mlperf-cache"
+    return pytester

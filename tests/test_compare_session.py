@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ SINGLE = "resnet50-onnxruntime-cpu-fp32-SingleStream-performance"
 
 
 @pytest.fixture
-def suite(pytester, proxy_resnet50, tmp_path_factory):
-    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    pytester.cache_dir = tmp_path_factory.getbasetemp().parent / "mlperf-cache"  # provisioned once
-    return pytester
+def suite(cached_suite):
+    return cached_suite
 
 
 def _run(suite, out, *args):

@@ -17,11 +17,8 @@ CONTRACT_KEYS = {"id", "model", "backend", "device", "precision", "scenario", "m
 
 
 @pytest.fixture
-def suite(pytester, proxy_resnet50, tmp_path_factory):
-    shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\njunit_family = xunit1\n")
-    pytester.cache_dir = tmp_path_factory.getbasetemp().parent / "mlperf-cache"  # provisioned once
-    return pytester
+def suite(cached_suite):
+    return cached_suite
 
 
 def _results(suite, out, *args):

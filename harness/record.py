@@ -85,17 +85,9 @@ class CaseRecord:
 
     def to_json(self) -> dict:
         """The results.json record: the fields in order, then the hooks' additions."""
-        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "frameworks")}
-        record["frameworks"] = dict(self.frameworks)
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         for key, value in self.extra.items():
             record.setdefault(key, value)  # a hook adds fields; it never rewrites the contract's
-        return record
-
-    @classmethod
-    def from_json(cls, data: dict) -> "CaseRecord":
-        known = {f.name for f in fields(cls)} - {"extra"}
-        record = cls(**{k: v for k, v in data.items() if k in known})
-        record.extra = {k: v for k, v in data.items() if k not in known}
         return record
 
 

@@ -138,11 +138,16 @@ def test_stuck_in_cleanup():
 
 
 def test_a_second_ctrl_c_exits_at_once(tmp_path):
+    # The handlers belong to MLPerf sessions (a plain one keeps pytest's own): one
+    # MLPerf case is collected, skipped at once (no TPU here), then the stuck test runs.
     (tmp_path / "test_stuck.py").write_text(STUCK)
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "test_stuck.py", "-p", "no:cacheprovider",
+    shutil.copy(ROOT / "suites" / "test_mlperf.py", tmp_path / "test_mlperf.py")
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "test_mlperf.py", "test_stuck.py", "-p", "no:cacheprovider",
+                                "--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime", "--mlperf-device", "tpu",
+                                "--mlperf-precision", "fp32", "--mlperf-scenario", "Offline", "--mlperf-mode", "accuracy",
                                 "--mlperf-output", str(tmp_path / "out"), "--mlperf-cache", str(tmp_path / "cache")],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    time.sleep(4)  # collected and running
+    time.sleep(6)  # collected, the MLPerf case skipped, the stuck test running
     os.killpg(process.pid, signal.SIGINT)
     time.sleep(1.5)
     assert process.poll() is None  # the first Ctrl-C did not get through the stuck clean-up

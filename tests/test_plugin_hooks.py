@@ -1,4 +1,4 @@
-"""The plugin's hooks (fixtures/hookspec.py) as a conftest.py uses them, and what results.json lists."""
+"""The plugin's hooks (harness/pytest_plugin/hookspec.py) as a conftest.py uses them, and what results.json lists."""
 from __future__ import annotations
 
 import json

@@ -38,9 +38,26 @@ def test_serial_and_xdist_give_the_same_outcomes_and_one_results_file(suite):
         f"resnet50-onnxruntime-cpu-fp32-{s}-{m}" for s in ("Offline", "SingleStream") for m in ("accuracy", "performance")
     )
     assert set(outcomes.values()) == {"passed"}
-    # performance cases share one worker, so they never time each other
-    workers = {c["worker"] for c in parallel_doc["cases"] if c["mode"] == "performance"}
-    assert len(workers) == 1 and workers != {"main"}
+    # both workers ran cases, yet no LoadGen run overlapped a performance run:
+    # the run lock gives each performance run the machine alone
+    assert {c["worker"] for c in parallel_doc["cases"]} == {"gw0", "gw1"}
+    spans = {c["id"]: _loadgen_span(Path(c["log_dir"])) for c in parallel_doc["cases"]}
+    for case in parallel_doc["cases"]:
+        if case["mode"] != "performance":
+            continue
+        start, end = spans[case["id"]]
+        overlapping = [other for other, (s, e) in spans.items() if other != case["id"] and s < end and e > start]
+        assert not overlapping, f"{case['id']} ran while {overlapping} ran"
+
+
+def _loadgen_span(case_dir: Path) -> tuple[float, float]:
+    """When a LoadGen run went, in wall-clock seconds: it logs time_ms from its own
+    start, and its detail log's last write is the run's end (inside the run lock)."""
+    detail = case_dir / "mlperf_log_detail.txt"
+    last_ms = max(json.loads(line.split(":::MLLOG ", 1)[1])["time_ms"]
+                  for line in detail.read_text().splitlines() if ":::MLLOG " in line)
+    end = detail.stat().st_mtime
+    return end - last_ms / 1000.0, end
 
 
 def test_results_json_and_junit_follow_the_contract(suite):

@@ -34,7 +34,7 @@ pd = pytest.importorskip("pandas", reason="the OpenOrca format is a pandas pickl
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_PICKLE = ROOT / "harness" / "proxies" / "llama2" / "open_orca.pkl"
-SOURCE_DIRS = ("harness", "fixtures", "tools", "tests", "suites", "benchmarks")
+SOURCE_DIRS = ("harness", "tools", "tests", "suites", "benchmarks")
 
 
 # ------------------------------------------------------------ what still loads

@@ -1,0 +1,1 @@
+"""The pytest side of the harness, installed as the pytest11 entry point "mlperf" (plugin.py)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from .checks.accuracy import AccuracyVerdict, verdicts
 from .matrix import Case
 from .options import RunOptions
+from .progress import ProgressSink
 from .registry import Benchmark
 from .runner import ChildRun, RunSpec, launch
 from .settings import parse_user_conf, style_settings
@@ -108,7 +109,10 @@ def _style_layer(run_style: str, scenario: str, family_style: dict | None = None
     return [[s.key, s.value, s.origin] for s in style_settings(run_style, scenario, family_style)]
 
 
-def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path) -> CaseResult:
+def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOptions, log_dir: Path,
+                 progress: ProgressSink | None = None) -> CaseResult:
+    """Run ``case`` and judge it. ``progress`` (e.g. a harness.progress.CaseProgress) is told the
+    phases (start, load, calibrate, run with its counts, score) as they come; the caller closes it."""
     from .checks.performance import check_performance, format_failures
     from .logs.detail import LogFormatError, parse_detail
     from .logs.runs import run_record
@@ -117,7 +121,9 @@ def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOp
 
     started = time.time()
     spec = build_spec(case, bench, prov, options, log_dir)
-    child = launch(spec, options.timeout_s)
+    child = launch(spec, options.timeout_s, progress=progress)
+    if progress is not None:
+        progress.phase("score", "accuracy" if case.mode == "accuracy" else "performance checks")
     result = CaseResult(case=case, log_dir=Path(log_dir), started=started, duration_s=0.0, child=child)
     try:
         detail = parse_detail(Path(log_dir) / "mlperf_log_detail.txt")

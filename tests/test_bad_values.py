@@ -35,6 +35,8 @@ def _run(pytester, *args):
     (("--mlperf-timeout", "inf"), "--mlperf-timeout = inf: expected a number > 0 and <= 604800 (seconds)"),
     (("--mlperf-count", "0"), "--mlperf-count = 0: expected an integer >= 1"),
     (("--mlperf-memory-limit", "1"), "--mlperf-memory-limit = 1: expected an integer >= 64"),
+    (("--mlperf-progress", "-1"), "--mlperf-progress = -1.0: expected a number >= 0 and <= 86400"),
+    (("--mlperf-progress", "nan"), "--mlperf-progress = nan: expected a number >= 0"),
     (("--mlperf-scenario", ""), "--mlperf-scenario '': empty value; expected a comma-separated list of: Offline"),
     (("--mlperf-precision", "fp32,,int8"), "--mlperf-precision 'fp32,,int8': empty value"),
     (("--mlperf-output", ""), "--mlperf-output: empty path; expected a folder"),

@@ -4,6 +4,7 @@ LoadGen keeps one process-wide logger and loads its built-in mlperf.conf only
 once per process, so every run gets a fresh process (see launch.py).
 Exit status: 0 ran to the end, 3 the SUT raised (samples were completed empty),
 4 the run could not start (bad model, settings, ...).
+While it runs it reports where it is in progress.json (_ProgressReport).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import gc
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from importlib import metadata
@@ -29,7 +31,7 @@ from .contract import check_contract
 from .generation_sut import GENERATION_SUTS
 from .responses import Completer
 from .samples import FirstVolumes, LayoutView, SampleStore, VolumeStore
-from .launch import EXIT_UNAVAILABLE, UNAVAILABLE_FILE
+from .launch import EXIT_UNAVAILABLE, PROGRESS_FILE, PROGRESS_TOKEN_ENV, UNAVAILABLE_FILE
 from .expected import expected_run_seconds
 from .spec import ERROR_FILE, RESULT_FILE, WATCHDOG_FILE, RunSpec
 from .sut import SUTS
@@ -40,12 +42,96 @@ _STARTED = time.monotonic()
 PARENT_POLL_S = 0.5
 EXIT_SUT_ERROR = 3
 EXIT_SETUP_ERROR = 4
-# What the child is doing now: an error names it when its message names nothing.
-_PHASE = {"now": "set-up"}
+# What the child is doing now: an error names it when its message names
+# nothing ("now"); the progress report names the step it belongs to ("step":
+# start, load, calibrate, run; harness/progress.py prints them).
+_PHASE = {"now": "set-up", "step": "start"}
+# How often the progress report is rewritten; a phase change rewrites it at once.
+PROGRESS_INTERVAL_S = 1.0
+_PROGRESS_WAKE = threading.Event()
 
 
-def _phase(what: str) -> None:
+def _phase(what: str, step: str | None = None) -> None:
     _PHASE["now"] = what
+    if step is not None:
+        _PHASE["step"] = step
+    _PROGRESS_WAKE.set()
+
+
+class _ProgressReport:
+    """Where this run is, as a small JSON file the parent reads (launch.py).
+
+    A daemon thread rewrites it about once a second (temp file, then
+    os.replace: the parent never reads half a file); during the LoadGen run it
+    reads the SUT's integer counters (sut.py), so the query path pays nothing
+    for being watched. Every report carries the parent's run token, so a
+    report left in the folder by an earlier run is never taken for this one's.
+    """
+
+    def __init__(self, out: Path, token: str, interval_s: float = PROGRESS_INTERVAL_S):
+        self.path, self._tmp = out / PROGRESS_FILE, out / (PROGRESS_FILE + ".tmp")
+        self._token, self._interval_s = token, interval_s
+        self._run: tuple | None = None  # (sut, monotonic start, what LoadGen needs to end)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def running(self, sut, limits: dict) -> None:
+        """The LoadGen run starts now: report ``sut``'s counters against ``limits``."""
+        self._run = (sut, time.monotonic(), limits)
+        _PROGRESS_WAKE.set()
+
+    def finish(self) -> None:
+        """Stop the thread and write the final counts (the last report the parent reads)."""
+        self._stopping = True
+        _PROGRESS_WAKE.set()
+        self._thread.join()
+        self.write()
+
+    def snapshot(self) -> dict:
+        snap = {"token": self._token, "phase": _PHASE["step"], "detail": _PHASE["now"],
+                "child_s": round(time.monotonic() - _STARTED, 3)}
+        if self._run is not None:
+            sut, started, limits = self._run
+            issued, completed = sut.issued, sut.completed  # plain int reads: no lock needed
+            per_query = limits["samples_per_query"]
+            snap.update(limits, elapsed_s=round(time.monotonic() - started, 3), issued=issued, completed=completed,
+                        # Offline is counted in samples: its queries are whole sets of them
+                        queries=None if per_query is None else completed // per_query)
+        return snap
+
+    def write(self) -> None:
+        try:
+            self._tmp.write_text(json.dumps(self.snapshot()))
+            os.replace(self._tmp, self.path)
+        except OSError:
+            pass  # a full disk must not end the run; the next report may get through, the result still tells
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            _PROGRESS_WAKE.clear()  # before writing: a phase change during the write is not lost
+            self.write()
+            _PROGRESS_WAKE.wait(self._interval_s)
+
+
+def run_limits(lg_settings, scenario: str, mode: str, total: int) -> dict:
+    """What LoadGen needs before it ends, from the very settings it is given (user.conf units turned into s)."""
+    def value(key: str):
+        return conf.builtin_value(lg_settings, key, scenario)
+
+    performance = mode != "accuracy"
+    return {
+        "scenario": scenario, "mode": mode,
+        # An accuracy run ends when every sample was answered once, whatever the minimums say.
+        "min_duration_s": value("min_duration") / 1e3 if performance else None,
+        "min_query_count": value("min_query_count") if performance else None,
+        "samples_total": None if performance else total,
+        # None: Offline's one query holds every sample it issues
+        "samples_per_query": None if scenario == "Offline" else int(value("samples_per_query") or 1),
+    }
+
 
 _BUILTIN_KEYS = (
     "min_duration", "max_duration", "min_query_count", "max_query_count",
@@ -122,13 +208,13 @@ def measure(backend, task, source, spec: RunSpec) -> dict:
     return calibration
 
 
-def run(spec: RunSpec) -> int:
+def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
     import mlperf_loadgen as lg
 
     out = Path(spec.output_dir)
     task = make_task(spec)
     backend = backend_class(spec.backend)()
-    _phase("load")
+    _phase("load", step="load")
     backend.load(
         BackendConfig(
             model_path=Path(spec.model_path), device=spec.device, precision=spec.precision,
@@ -145,7 +231,7 @@ def run(spec: RunSpec) -> int:
     # a fixed batch size becomes the max batch (padded to, for a batch > 1).
     backend, spec.max_batchsize = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,
                                                  explicit=spec.max_batchsize_given)
-    _phase(f"calibration of {spec.backend} on {spec.model_path}")
+    _phase(f"calibration of {spec.backend} on {spec.model_path}", step="calibrate")
     calibration = measure(backend, task, source, spec)
 
     _phase(f"settings of {spec.case_id}")
@@ -171,7 +257,9 @@ def run(spec: RunSpec) -> int:
     sut.split_gathers = task.input_kind == "stacked" and prefers_single_views(calibration)
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
-    _phase(f"the LoadGen run of {spec.case_id}")
+    _phase(f"the LoadGen run of {spec.case_id}", step="run")
+    if report is not None:
+        report.running(sut, run_limits(settings, spec.scenario, spec.mode, store.total))
     started = time.time()
     # A cyclic-GC pass over everything set up so far can stall the SUT's
     # threads for milliseconds, in the middle of a latency-bound run: move
@@ -187,6 +275,8 @@ def run(spec: RunSpec) -> int:
         sut.stop()
         lg.DestroySUT(lg_sut)
         lg.DestroyQSL(qsl)
+    if report is not None:
+        report.finish()  # the final counts, before the result: the parent reads both once the child ends
 
     result = {
         "backend_info": backend.info(),
@@ -284,9 +374,11 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     os.chdir(spec.output_dir)
     _watch_parent()
+    report = _ProgressReport(Path(spec.output_dir), os.environ.get(PROGRESS_TOKEN_ENV, ""))
+    report.start()
     try:
         _limit_memory(spec.memory_limit_mb)
-        status = run(spec)
+        status = run(spec, report)
     except DeviceUnavailable as exc:
         # Not a failure of the harness: this machine lacks what the case needs.
         Path(UNAVAILABLE_FILE).write_text(f"{exc}\n")

@@ -14,11 +14,18 @@ half-way through writing its logs) and is registered here, so that whoever
 handles a signal can end it, and wait for it, before the session exits
 (``end_active_runs``). The child also watches its parent: orphaned, it ends
 itself (child.py).
+
+While it runs, the child reports where it is (progress.json, child.py); the
+wait loop reads it about once a second and hands each new report to the
+caller's progress sink (harness/progress.py). Each launch gives its child a
+token of its own, so a report some earlier run left in the folder is never
+shown as this run's.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,9 +33,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .runlock import held_lock_fds
 from .spec import CHILD_LOG, ERROR_FILE, RESULT_FILE, WATCHDOG_FILE, RunSpec
+
+if TYPE_CHECKING:
+    from ..progress import ProgressSink
 
 TAIL_CHARS = 4000
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +52,11 @@ RUN_TAIL_S = 120.0
 # How long a child gets to end on SIGTERM before it is killed.
 GRACE_S = 5.0
 _POLL_S = 0.2
+# The child's progress report (child.py) and the run token it must carry.
+PROGRESS_FILE = "progress.json"
+PROGRESS_TOKEN_ENV = "MLPERF_PROGRESS_TOKEN"
+# The child rewrites its report about once a second: reading it more often gains nothing.
+PROGRESS_POLL_S = 1.0
 
 
 class RunFailed(AssertionError):
@@ -159,13 +175,56 @@ def watchdog_deadline(out: Path, started: float, timeout_s: float | None) -> tup
     return started + SETUP_TIMEOUT_S, f"{SETUP_TIMEOUT_S:g} s for set-up (load, stage, calibrate); --mlperf-timeout sets it"
 
 
-def _wait(process: subprocess.Popen, out: Path, timeout_s: float | None, interrupts_before: int) -> int:
+def read_progress(out: Path, token: str) -> dict | None:
+    """This run's latest progress report in ``out``; None when there is none yet, or it is another run's."""
+    try:
+        report = json.loads((Path(out) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):  # not written yet (or gone with the folder): the next poll looks again
+        return None
+    return report if isinstance(report, dict) and report.get("token") == token else None
+
+
+class ProgressPoll:
+    """Hands each new progress report of one run to a sink, reading the file at most every ``every_s``."""
+
+    def __init__(self, out: Path, token: str, sink: "ProgressSink | None", every_s: float = PROGRESS_POLL_S,
+                 clock=time.monotonic):
+        self._path, self._out, self._token, self._sink = Path(out) / PROGRESS_FILE, Path(out), token, sink
+        self._every_s, self._clock = every_s, clock
+        self._polled = float("-inf")
+        self._seen_file: tuple | None = None  # (inode, mtime, size) last read: an unchanged file is not parsed again
+        self._seen: dict | None = None
+
+    def poll(self, force: bool = False) -> None:
+        now = self._clock()
+        if self._sink is None or (not force and now - self._polled < self._every_s):
+            return
+        self._polled = now
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key == self._seen_file:
+            return
+        report = read_progress(self._out, self._token)
+        if report is None:
+            return  # another run's (stale) report: not this run's, whatever it says
+        self._seen_file = key
+        if report != self._seen:
+            self._seen = report
+            self._sink.update(report)
+
+
+def _wait(process: subprocess.Popen, out: Path, timeout_s: float | None, interrupts_before: int,
+          progress: ProgressPoll) -> int:
     started = time.monotonic()
     while True:
         try:
             return process.wait(timeout=_POLL_S)
         except subprocess.TimeoutExpired:
             pass
+        progress.poll()
         if len(_interrupts) > interrupts_before and time.monotonic() - _interrupts[-1][1] > GRACE_S:
             _signal_group(process, signal.SIGKILL)  # asked to end GRACE_S ago and still there
             continue
@@ -198,7 +257,9 @@ def _what_happened(returncode: int) -> str:
     return _EXIT_MEANINGS.get(returncode, f"the child process exited with status {returncode}")
 
 
-def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = None) -> ChildRun:
+def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = None,
+           progress: "ProgressSink | None" = None) -> ChildRun:
+    """Run ``spec`` in a child process; ``progress`` (optional) is told the child's phases and counts as it runs."""
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec_path = spec.write(out)
@@ -207,6 +268,10 @@ def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = Non
     # The child must import this very harness, wherever pytest was started.
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), child_env.get("PYTHONPATH")]))
     child_env["MLPERF_PARENT_PID"] = str(os.getpid())
+    token = child_env[PROGRESS_TOKEN_ENV] = secrets.token_hex(8)
+    poll = ProgressPoll(out, token, progress)
+    if progress is not None:
+        progress.phase("start")
     interrupts_before = len(_interrupts)
     with open(log_path, "wb") as log:
         with _active_lock:  # registered before any signal handler can look
@@ -218,7 +283,7 @@ def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = Non
             )
             _active.add(process)
         try:
-            returncode = _wait(process, out, timeout_s, interrupts_before)
+            returncode = _wait(process, out, timeout_s, interrupts_before, poll)
         except _Watchdog as exc:
             raise RunFailed(
                 f"{spec.case_id}: no result within the watchdog's {exc}; the run was killed. "
@@ -230,6 +295,7 @@ def launch(spec: RunSpec, timeout_s: float | None = None, env: dict | None = Non
         finally:
             with _active_lock:
                 _active.discard(process)
+    poll.poll(force=True)  # the child's last report: its final counts
     if len(_interrupts) > interrupts_before:
         raise RunInterrupted(f"{spec.case_id}: interrupted by {_interrupts[-1][0]}; the run was ended "
                              f"before it finished (output so far: {log_path})")

@@ -15,6 +15,13 @@ array per sample (detections, masks). Token responses have their own SUTs
 Every callback completes every sample it was given, even when the backend
 raises: an exception escaping into LoadGen crashes the process at exit, and an
 uncompleted sample hangs the run.
+
+Each SUT counts the samples it was issued (``issued``) and completed
+(``completed``) for the child's progress report (child.py reads them about
+once a second from its own thread). Each counter has a single writer (LoadGen's
+issue thread for ``issued`` and the inline SUTs' completions; the inference
+thread for the threaded SUTs' completions), so a plain integer increment is
+enough: no lock, no I/O on the path a query takes.
 """
 from __future__ import annotations
 
@@ -43,6 +50,9 @@ class _Sut:
         # The task's response kind chooses the completion: ``fixed`` rows of
         # one result array in bulk, ``ragged`` one array per sample.
         self._ragged = getattr(task, "response_kind", "fixed") == "ragged"
+        # Progress counters (see the module docstring): samples issued, completed.
+        self.issued = 0
+        self.completed = 0
 
     # LoadGen callbacks -------------------------------------------------
     def issue_queries(self, samples) -> None:
@@ -71,6 +81,7 @@ class _Sut:
         return self._predict(self._gather(slots, consecutive), indices)
 
     def _complete(self, ids, values) -> None:
+        self.completed += len(ids)
         if self._ragged:
             self.completer.complete_ragged(ids, values)
         else:
@@ -92,6 +103,7 @@ class _Sut:
 
     def _infer_and_complete(self, ids, indices: np.ndarray, slots: np.ndarray | None = None) -> None:
         if self.errors:  # after a failure, answer at once so the run ends quickly
+            self.completed += len(ids)
             self.completer.fail(ids)
             return
         try:
@@ -106,6 +118,7 @@ class _Sut:
         message = traceback.format_exc()
         self.errors.append(message)
         print(f"SUT error (samples completed empty):\n{message}", file=sys.stderr, flush=True)
+        self.completed += len(ids)
         self.completer.fail(ids)
 
 
@@ -119,6 +132,7 @@ class InlineSut(_Sut):
     """SingleStream / MultiStream: answer inside IssueQuery."""
 
     def issue_queries(self, samples) -> None:
+        self.issued += len(samples)
         if len(samples) == 1 and not self.errors:
             # SingleStream's hot path: no index arrays, the sample is a view.
             sample = samples[0]
@@ -129,6 +143,7 @@ class InlineSut(_Sut):
                 except BaseException:  # noqa: BLE001 - must never escape into LoadGen
                     self._fail([sample.id])
                 else:
+                    self.completed += 1
                     self.completer.complete_one(sample.id, values[0] if self._ragged else values)
                 return
         ids, indices = _ids_and_indices(samples)
@@ -154,6 +169,7 @@ class _ThreadedSut(_Sut):
 
 class OfflineSut(_ThreadedSut):
     def issue_queries(self, samples) -> None:
+        self.issued += len(samples)
         self._queue.put(_ids_and_indices(samples))
 
     def _serve(self) -> None:
@@ -174,6 +190,7 @@ class OfflineSut(_ThreadedSut):
 
 class ServerSut(_ThreadedSut):
     def issue_queries(self, samples) -> None:
+        self.issued += len(samples)
         put = self._queue.put
         for sample in samples:
             put((sample.id, sample.index))

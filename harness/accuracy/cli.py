@@ -22,7 +22,7 @@ from typing import Sequence
 from harness.datasets.base import DatasetFormatError, DatasetRequest
 from harness.metrics.accuracy_log import DTYPES
 from harness.registry import RegistryError, load_registry
-from harness.registry.parts import PartError, accuracy_command, dataset_format, scorer
+from harness.registry.parts import PartError, accuracy_command, dataset_format, missing_requirement, scorer
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -73,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors already; keep its code
         return int(exc.code or 0)
     bench = registry[args.benchmark]
+    missing = missing_requirement(bench)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     dtype = args.dtype or bench.response_dtype
     try:
         hook = accuracy_command(bench)

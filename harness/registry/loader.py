@@ -24,6 +24,7 @@ from .schema import (
     Benchmark,
     BackendSupport,
     ProxySpec,
+    Requirement,
     UnsupportedRule,
 )
 
@@ -179,6 +180,7 @@ def _benchmark(data: dict, where: str, home: Path) -> Benchmark:
             "unsupported": _list_of(UnsupportedRule),
             "artifacts": _list_of(Artifact),
             "accuracy_also": _list_of(AccuracySpec),
+            "requires": _requirement,
         },
     )
     _check_values(bench.scenarios, ALL_SCENARIOS, f"{where}.scenarios")
@@ -192,6 +194,15 @@ def _benchmark(data: dict, where: str, home: Path) -> Benchmark:
             raise RegistryError(f"{where}.{key}: {ref!r} is not 'module:Name' (a module of the family folder "
                                 "or an importable one)")
     return dataclasses.replace(bench, home=str(home))
+
+
+def _requirement(value, where: str) -> Requirement:
+    req = _build(Requirement, value, where)
+    if not isinstance(req.extra, str) or not req.extra.strip():
+        raise RegistryError(f"{where}.extra: expected the name of the project's extra that installs the modules")
+    if not req.modules or not all(isinstance(m, str) and m.isidentifier() for m in req.modules):
+        raise RegistryError(f"{where}.modules: expected top-level module names, e.g. [\"transformers\"]")
+    return req
 
 
 def _check_test_style(table, where: str) -> None:

@@ -90,3 +90,25 @@ def scorer(bench, truth, **context):
 def accuracy_command(bench):
     """The family's accuracy-command hook, or None."""
     return resolve(bench.accuracy_command, bench.home_dir, "accuracy_command") if bench.accuracy_command else None
+
+
+def missing_requirement(bench) -> str | None:
+    """Why this family cannot run here for want of its [requires] modules, naming the extra; None when they import.
+
+    Looked up, not imported: a missing family never costs the session an import.
+    """
+    req = bench.requires
+    if req is None:
+        return None
+    missing = []
+    for module in req.modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    if not missing:
+        return None
+    return (f"{bench.name} needs {', '.join(missing)}, not installed here: "
+            f"pip install 'mlperf-pytest[{req.extra}]' (or `make test`, which installs every extra)")

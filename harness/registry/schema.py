@@ -64,6 +64,17 @@ class BackendSupport:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """What a family imports beyond the core install, and the extra that installs it.
+
+    A case of a family whose modules are missing skips, naming the extra
+    (`make bench` installs only what its default selection needs).
+    """
+    extra: str
+    modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class UnsupportedRule:
     reason: str
     backend: str | None = None
@@ -120,6 +131,8 @@ class Benchmark:
     accuracy_command: str | None = None
     # scenario -> user.conf keys of the `test` run style, over the defaults
     test_style: dict = field(default_factory=dict)
+    # [requires]: modules the family needs beyond the core install, and their extra
+    requires: Requirement | None = None
     # the family folder: set by the loader, never written in a registry file
     home: str = ""
 

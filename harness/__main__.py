@@ -2,6 +2,8 @@
 
   logs PATH...                 one JSON object per LoadGen run found
   accuracy --benchmark NAME    score an accuracy log as MLPerf's script does
+  submission --from RUN_DIR... --out DIR --submitter NAME --system NAME --division closed|open
+                               MLPerf submission tree from runs, checked; --check DIR checks one
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 COMMANDS = {
     "logs": "harness.logs.cli",
     "accuracy": "harness.accuracy.cli",
+    "submission": "harness.submission.cli",
 }
 
 

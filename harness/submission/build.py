@@ -1,0 +1,117 @@
+"""From finished runs to a checked submission tree: ``build_submission``.
+
+All input is validated before the first file is written: the run folders and their
+results.json, the output folders (never one that exists with something in it), the
+names, the round, the selection. Then the tree is written, checked with
+``checker.check_tree`` (the same code ``--check`` runs), and the run-level problems
+(run style, proxy models, missing cases) are added to the report.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.submission.checker import check_tree
+from harness.submission.inputs import SubmissionInputError, group_results, load_run
+from harness.submission.layout import SubmissionLayout
+from harness.submission.problems import Report
+from harness.submission.system_desc import placeholder_fields
+from harness.submission.versions import (
+    CATEGORIES, NEWEST_FIRST, VERSIONS, Version, default_category, get_version, newest_version_for,
+)
+from harness.submission.writer import TreeSpec, write_tree
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass
+class BuildResult:
+    report: Report
+    version: Version
+    category: str
+    out: Path
+    originals: Path
+    placeholders: list[str]  # system description fields still to fill
+
+
+def default_originals(out: Path) -> Path:
+    """Where the untruncated accuracy logs go: beside the tree, never in it."""
+    out = Path(out)
+    return out.with_name(out.name + ".originals")
+
+
+def check_name(option: str, value: str) -> str:
+    if not value or not _NAME.match(value) or value in (".", ".."):
+        raise SubmissionInputError(f"{option} {value!r}: expected a folder name of letters, digits and . _ + - "
+                                   "(it becomes a folder of the tree)")
+    return value
+
+
+def check_empty_output(option: str, path: Path) -> None:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SubmissionInputError(f"{option} {path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise SubmissionInputError(f"{option} {path}: exists and is not empty; give a new folder (nothing there "
+                                   "is ever overwritten)")
+
+
+def load_overrides(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionInputError(f"--system-json {path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SubmissionInputError(f"--system-json {path}: expected a JSON object of system description fields")
+    return data
+
+
+def build_submission(run_dirs: list[Path], out: Path, *, submitter: str, system: str, division: str,
+                     version: str | None = None, category: str | None = None, originals: Path | None = None,
+                     system_json: Path | None = None, select: dict | None = None) -> BuildResult:
+    """Write and check the tree; raise ``SubmissionInputError`` (nothing written) on bad input."""
+    if division not in ("closed", "open"):
+        raise SubmissionInputError(f"--division {division!r}: expected closed or open")
+    if category is not None and category not in CATEGORIES:
+        raise SubmissionInputError(f"--category {category!r}: expected one of {', '.join(CATEGORIES)}")
+    check_name("--submitter", submitter)
+    check_name("--system", system)
+    chosen = get_version(version) if version else None
+    out, originals = Path(out), Path(originals) if originals else default_originals(Path(out))
+    check_empty_output("--out", out)
+    check_empty_output("--originals", originals)
+    if originals.resolve() == out.resolve() or out.resolve() in originals.resolve().parents:
+        raise SubmissionInputError(f"--originals {originals}: must lie outside --out {out} (the untruncated logs "
+                                   "stay out of the submission)")
+    runs = [load_run(Path(r)) for r in run_dirs]
+    if not runs:
+        raise SubmissionInputError("--from: give at least one run folder")
+    overrides = load_overrides(system_json)
+    results, notes = group_results(runs, select or {})
+    if not results:
+        raise SubmissionInputError(f"--from {' '.join(map(str, run_dirs))}: no accuracy, performance or compliance "
+                                   "case with logs (all skipped, or filtered out by --select)")
+    models = {r.model for r in results.values()}
+    # A model no round knows (a custom family) is reported per result, not a reason to stop.
+    known = {m for m in models if any(v.official_name(m) for v in VERSIONS.values())}
+    chosen = chosen or (newest_version_for(known) if known else VERSIONS[NEWEST_FIRST[0]])
+    benchmarks = {chosen.official_name(m) for m in models if chosen.official_name(m)}
+    category = category or default_category(chosen, benchmarks)
+
+    spec = TreeSpec(out, originals, division, submitter, system, chosen, category, overrides)
+    written = write_tree(spec, runs, results)
+    report = check_tree(out, version=chosen, originals=originals)
+    for scope, rule, message in written.problems:
+        report.add(scope, rule, message)
+    report.notes = notes + written.notes + report.notes
+    report.notes.append(f"round {chosen.name}, category {category}, division {division}")
+    report.notes.append(f"untruncated accuracy logs kept in {originals} (keep them; the check verifies hashes "
+                        "against them)")
+    layout = SubmissionLayout(out, division, submitter, chosen.layout)
+    report.notes.append(f"{layout.code_dir() / 'README.md'} and {layout.documentation_dir() / 'calibration.md'} "
+                        "may hold TO FILL lines to complete by hand")
+    return BuildResult(report, chosen, category, out, originals, placeholder_fields(written.description))

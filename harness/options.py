@@ -20,6 +20,8 @@ class RunOptions:
     # Deliberate breakage, for the mutation tests only.
     task_options: dict = field(default_factory=dict)
     channel_order: str = "RGB"
+    # [key, value, origin] a mode adds over everything else (TEST06 turns token latencies on)
+    extra_settings: tuple = ()
 
     def command_line_settings(self, scenario: str) -> list[list]:
         """[key, value, origin] for what the command line set (user.conf units)."""
@@ -31,4 +33,5 @@ class RunOptions:
             out.append(["target_qps", self.target_qps, "command line --mlperf-target-qps"])
         if self.target_latency_ms is not None and scenario != "Offline":
             out.append(["target_latency", self.target_latency_ms, "command line --mlperf-target-latency"])
+        out += [list(setting) for setting in self.extra_settings]
         return out

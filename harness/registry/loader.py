@@ -17,6 +17,7 @@ from typing import Any
 
 from .schema import (
     ALL_SCENARIOS,
+    COMPLIANCE_TESTS,
     AXIS_DEVICES,
     AXIS_PRECISIONS,
     AccuracySpec,
@@ -184,6 +185,7 @@ def _benchmark(data: dict, where: str, home: Path) -> Benchmark:
         },
     )
     _check_values(bench.scenarios, ALL_SCENARIOS, f"{where}.scenarios")
+    _check_values(bench.compliance, COMPLIANCE_TESTS, f"{where}.compliance")
     for spec in bench.accuracy_also:
         if spec.metric not in bench.proxy.also:
             raise RegistryError(f"{where}: [proxy.also] lacks the proxy's reference for {spec.metric!r}")

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 
 AXIS_DEVICES = ("cpu", "cuda", "rocm", "tpu")
 AXIS_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-AXIS_MODES = ("accuracy", "performance")
+# find-peak: the highest Server QPS / lowest SingleStream, MultiStream target latency a
+# VALID run sustains; TEST0x: MLPerf's compliance audits (a family's `compliance` list).
+AXIS_MODES = ("accuracy", "performance", "find-peak", "TEST01", "TEST04", "TEST06")
+COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
+FIND_PEAK_SCENARIOS = ("Server", "SingleStream", "MultiStream")
 ALL_SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 
 
@@ -131,6 +135,8 @@ class Benchmark:
     accuracy_command: str | None = None
     # scenario -> user.conf keys of the `test` run style, over the defaults
     test_style: dict = field(default_factory=dict)
+    # the compliance audits MLPerf requires of this benchmark (notes/mlperf-facts.md §6)
+    compliance: tuple[str, ...] = ()
     # [requires]: modules the family needs beyond the core install, and their extra
     requires: Requirement | None = None
     # the family folder: set by the loader, never written in a registry file
@@ -163,6 +169,23 @@ class Benchmark:
         """What harness.backends.backend_class resolves for this benchmark."""
         support = self.backends.get(backend)
         return (support.implementation if support and support.implementation else backend)
+
+    def modes(self, scenario: str) -> tuple[str, ...]:
+        """The modes a case of ``scenario`` has: MLPerf defines find-peak and each audit only where they apply."""
+        found = ["accuracy", "performance"]
+        if scenario in FIND_PEAK_SCENARIOS:
+            found.append("find-peak")
+        found += [test for test in COMPLIANCE_TESTS if test in self.compliance]
+        return tuple(found)
+
+    def mode_unsupported(self, mode: str, scenario: str) -> str | None:
+        """Why this benchmark cannot run ``mode`` in ``scenario`` whatever the backend, or None."""
+        beams = int(self.task_options.get("num_beams", 1) or 1)
+        if mode == "TEST06" and scenario != "Offline" and beams > 1:
+            return (f"TEST06 needs each response's token_count, which LoadGen logs only with token latencies on; "
+                    f"outside Offline those need the first token streamed, and {self.name} decodes with beam "
+                    f"search (num_beams={beams}), whose first token is known only at the end")
+        return None
 
     def unsupported_reason(self, backend: str, device: str, precision: str, scenario: str) -> str | None:
         """Why this combination cannot run, or None when the registry offers it."""

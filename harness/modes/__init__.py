@@ -1,0 +1,1 @@
+"""Case modes that take more than one LoadGen run: find-peak and MLPerf's compliance audits."""

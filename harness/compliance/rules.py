@@ -154,16 +154,22 @@ TEST01_DEFAULT_DTYPE = {
 }
 
 
-def verify_accuracy_dtype(model: str, dtype: str | None = None) -> str:
+def _chosen_dtype(test: str, script: str, model: str, dtype: str | None, accepted: tuple[str, ...],
+                  defaults: dict[str, str], what: str, hint: str = "") -> str:
+    """The ``--dtype`` a verification script decodes with: the one given, else the benchmark's."""
     if dtype is not None:
-        if dtype not in TEST01_DTYPES:
-            raise ComplianceError(f"TEST01 dtype {dtype!r}: verify_accuracy.py accepts {', '.join(TEST01_DTYPES)}")
+        if dtype not in accepted:
+            raise ComplianceError(f"{test} dtype {dtype!r}: {script} accepts {', '.join(accepted)}")
         return dtype
     name = checker_name(model)
-    if name not in TEST01_DEFAULT_DTYPE:
-        raise ComplianceError(f"no TEST01 response dtype known for {model!r}; pass dtype= one of "
-                              f"{', '.join(TEST01_DTYPES)} (MLPerf's run_verification.py defaults to 'byte')")
-    return TEST01_DEFAULT_DTYPE[name]
+    if name not in defaults:
+        raise ComplianceError(f"no {test} {what} known for {model!r}; pass dtype= one of {', '.join(accepted)}{hint}")
+    return defaults[name]
+
+
+def verify_accuracy_dtype(model: str, dtype: str | None = None) -> str:
+    return _chosen_dtype("TEST01", "verify_accuracy.py", model, dtype, TEST01_DTYPES, TEST01_DEFAULT_DTYPE,
+                         "response dtype", " (MLPerf's run_verification.py defaults to 'byte')")
 
 
 # The fallback (README Part III): the accuracy script's figures on the baseline
@@ -226,15 +232,8 @@ TEST06_DEFAULT_EOS = {**dict.fromkeys(_GPTJ, 50256), **dict.fromkeys((*_LLAMA2, 
 
 
 def token_dtype(model: str, dtype: str | None = None) -> str:
-    if dtype is not None:
-        if dtype not in TEST06_DTYPES:
-            raise ComplianceError(f"TEST06 dtype {dtype!r}: run_verification.py accepts {', '.join(TEST06_DTYPES)}")
-        return dtype
-    name = checker_name(model)
-    if name not in TEST06_DEFAULT_DTYPE:
-        raise ComplianceError(f"no TEST06 token dtype known for {model!r}; pass dtype= one of "
-                              f"{', '.join(TEST06_DTYPES)}")
-    return TEST06_DEFAULT_DTYPE[name]
+    return _chosen_dtype("TEST06", "run_verification.py", model, dtype, TEST06_DTYPES, TEST06_DEFAULT_DTYPE,
+                         "token dtype")
 
 
 def eos_token(model: str, eos_token_id: int | None = None) -> int:

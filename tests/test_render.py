@@ -668,3 +668,29 @@ def test_long_sections_are_folded_but_regressions_never(results):
     assert [d.find_all("summary")[0].text() for d in section.find_all("details")] == ["Improvements (31)"]
     open_regressions = section.find_all("div", "comparison-regressions")[0]
     assert len(open_regressions.find_all("tr")) == 32  # header and every regression, on view
+
+
+def test_audits_and_find_peak_get_their_own_table_in_both_files(results):
+    results["cases"] += [
+        make_case("resnet50", "onnxruntime", "fp32", "Server", "find-peak",
+                  performance=performance("Server", 1915.2),
+                  find_peak={"target": 1915.21, "unit": "QPS", "attempts": [{}, {}, {}]}),
+        make_case("resnet50", "onnxruntime", "fp32", "Offline", "TEST04", outcome="failed",
+                  performance=performance("Offline", 6455.4),
+                  compliance={"test": "TEST04", "passed": False, "checks": {"performance": False}}),
+    ]
+    root = parse(render_html(results))
+    section = [n for n in root.iter() if n.tag == "h2" and n.attrs.get("id") == "findings"]
+    assert section, "no findings section"
+    page = render_html(results)
+    assert "1915.21 QPS in 3 runs" in page and "TEST FAIL: performance FAIL" in page
+    summary = render_markdown(results)
+    assert "| resnet50-onnxruntime-cpu-fp32-Server-find-peak | find-peak | pass | 1915.21 QPS in 3 runs" in summary
+    assert "| resnet50-onnxruntime-cpu-fp32-Offline-TEST04 | TEST04 | fail | TEST FAIL: performance FAIL |" in summary
+
+
+def test_a_malformed_audit_verdict_names_the_field(results):
+    results["cases"].append(make_case("resnet50", "onnxruntime", "fp32", "Offline", "TEST01", compliance="yes"))
+    with pytest.raises(ReportInputError, match=r"cases\[\d+\] \(id 'resnet50-onnxruntime-cpu-fp32-Offline-TEST01'\)"
+                                               r"\.compliance: expected an audit verdict"):
+        render_html(results)

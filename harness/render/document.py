@@ -71,6 +71,8 @@ class CaseView:
     accuracy: tuple[AccuracyFigure, ...]  # the gating metric first, then the further ones ("also")
     performance: PerformanceFigure | None
     message: str | None  # why it was skipped, or what failed
+    # what a find-peak search or a compliance audit found (None for the other modes)
+    finding: "Finding | None" = None
 
     @property
     def skip_reason(self) -> str:
@@ -79,6 +81,14 @@ class CaseView:
     @property
     def is_performance(self) -> bool:
         return self.performance is not None or self.mode == "performance"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line about a find-peak search or a compliance audit, for both renderers."""
+    kind: str  # "find-peak" or the test, e.g. "TEST01"
+    passed: bool
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,11 @@ class RunView:
         """Count of cases per outcome, every outcome present (zeros included), in OUTCOMES order."""
         counts = Counter(case.outcome for case in self.cases)
         return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+
+    @property
+    def findings(self) -> list[CaseView]:
+        """The cases with a find-peak search or a compliance audit to show."""
+        return [case for case in self.cases if case.finding is not None]
 
     @property
     def shown_cases(self) -> list[CaseView]:
@@ -163,8 +178,28 @@ def _case(source: str, index: int, raw: Any) -> CaseView:
         id=case_id, outcome=outcome, **axes, log_dir=log_dir, duration_s=duration,
         accuracy=_accuracy(source, raw.get("accuracy"), f"{where}.accuracy"),
         performance=_performance(source, raw.get("performance"), f"{where}.performance"),
-        message=message,
+        message=message, finding=_finding(source, raw, where),
     )
+
+
+def _finding(source: str, raw: dict, where: str) -> Finding | None:
+    search, audit = raw.get("find_peak"), raw.get("compliance")
+    if search is not None:
+        if not isinstance(search, dict) or not isinstance(search.get("attempts"), list):
+            raise ReportInputError(source, f"{where}.find_peak", "a search with its attempts", search)
+        target, unit = search.get("target"), search.get("unit", "")
+        runs = len(search["attempts"])
+        if target is None:
+            return Finding("find-peak", False, f"no VALID target in {runs} runs")
+        return Finding("find-peak", True, f"{target:.6g} {unit} in {runs} runs (written to the case's user.conf)")
+    if audit is not None:
+        if not isinstance(audit, dict) or not isinstance(audit.get("checks"), dict):
+            raise ReportInputError(source, f"{where}.compliance", "an audit verdict with its checks", audit)
+        checks = ", ".join(f"{name} {'pass' if ok else 'FAIL'}" for name, ok in audit["checks"].items()
+                           if ok is not None)
+        return Finding(str(audit.get("test", raw.get("mode"))), bool(audit.get("passed")),
+                       f"{'TEST PASS' if audit.get('passed') else 'TEST FAIL'}: {checks}")
+    return None
 
 
 def _string(source: str, raw: dict, key: str, where: str) -> str:

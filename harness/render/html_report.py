@@ -65,6 +65,7 @@ def render_html(results: dict, comparison: dict | None = None, *, source: str = 
         _nav(sections is not None),
         _comparison(comparison_facts(comparison), sections) if sections is not None else "",
         _cases_table(run),
+        _findings(run),
         _accuracy_charts(run),
         _throughput_charts(run),
         _latency_table(run, case_dirs_root),
@@ -111,8 +112,8 @@ def _key_values(mapping: dict, empty: str) -> str:
 
 
 def _nav(with_comparison: bool) -> str:
-    links = [("cases", "Cases"), ("accuracy", "Accuracy"), ("throughput", "Throughput"),
-             ("latency", "Latency"), ("skipped", "Skipped")]
+    links = [("cases", "Cases"), ("findings", "Audits and find-peak"), ("accuracy", "Accuracy"),
+             ("throughput", "Throughput"), ("latency", "Latency"), ("skipped", "Skipped")]
     if with_comparison:
         links.insert(0, ("comparison", "Comparison"))
     return "<nav>" + "".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in links) + "</nav>"
@@ -164,6 +165,19 @@ def _cases_table(run: RunView) -> str:
                      ("id", "outcome", "metric", "value", "threshold", "validity", "duration", "note"))
     rows = "".join(_case_row(case) for case in cases)
     return f'{head}<table class="cases"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _findings(run: RunView) -> str:
+    head = '<h2 id="findings">Audits and find-peak</h2>'
+    cases = run.findings
+    if not cases:
+        return head + '<p class="missing">no compliance audit or find-peak case in this run</p>'
+    rows = "".join(f'<tr><td class="id">{e(case.id)}</td><td>{e(case.finding.kind)}</td>'
+                   f'<td class="outcome-{"passed" if case.finding.passed else "failed"}">'
+                   f'{"pass" if case.finding.passed else "fail"}</td><td>{e(case.finding.summary)}</td></tr>'
+                   for case in cases)
+    return (f'{head}<table class="cases"><thead><tr><th>id</th><th>what</th><th>result</th><th>found</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table>')
 
 
 # ---------------------------------------------------------------- charts

@@ -53,6 +53,10 @@ def render_markdown(results: dict, comparison: dict | None = None, *, source: st
         lines += [_row(_case_cells(case)) for case in shown]
     else:
         lines.append("No case ran.")
+    if run.findings:
+        lines += ["", "### Audits and find-peak", "", _row(("id", "what", "result", "found")), "| --- | --- | --- | --- |"]
+        lines += [_row((case.id, case.finding.kind, "pass" if case.finding.passed else "fail", case.finding.summary))
+                  for case in run.findings]
     groups = run.skip_groups()
     if groups:
         lines += ["", f"### Skipped: {sum(len(cases) for _, cases in groups)} cases", "",

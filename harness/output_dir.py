@@ -44,6 +44,24 @@ def check_writable_dir(path: Path, option: str) -> Path:
     return path
 
 
+def check_usable_dir(path: Path, option: str) -> Path:
+    """What check_writable_dir proves, without creating anything (a --collect-only session)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(f"{option} {path}: this is a file; expected a folder (existing or to be created)")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputDirError(f"{option} {path}: cannot create this folder ({existing} is a file)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        verb = "write in" if existing == path else "create"
+        raise OutputDirError(f"{option} {path}: cannot {verb} this folder ({exc.strerror or exc})") from None
+    return path
+
+
 def previous_run(path: Path) -> str | None:
     """What in ``path`` shows that a run was written there, if anything."""
     path = Path(path)
@@ -64,6 +82,14 @@ class OutputClaim:
         self.path, self._fd = path, fd
 
     @classmethod
+    def check(cls, path: Path, option: str = "--mlperf-output") -> None:
+        """Refuse now what acquire() would refuse, creating and claiming nothing."""
+        path = check_usable_dir(path, option)
+        found = previous_run(path) if path.is_dir() else None
+        if found is not None:
+            cls._refuse(path, option, found)
+
+    @classmethod
     def acquire(cls, path: Path, option: str = "--mlperf-output") -> "OutputClaim":
         path = check_writable_dir(path, option)
         marker = path / MARKER
@@ -77,6 +103,11 @@ class OutputClaim:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())
                 return cls(path, fd)
+        cls._refuse(path, option, found)
+
+    @staticmethod
+    def _refuse(path: Path, option: str, found: str) -> None:
+        marker = path / MARKER
         if _in_use(marker):
             raise OutputDirError(f"{option} {path} is in use by another running session ({_owner(marker)}); "
                                  "two sessions in one folder would mix their records: give each its own folder")

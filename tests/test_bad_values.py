@@ -133,11 +133,21 @@ def test_an_output_folder_that_holds_a_run_is_refused_and_left_as_it_was(suite):
 
 def test_a_second_session_into_a_used_folder_is_refused(suite):
     out = suite.path / "out"
-    first = _run(suite, "--mlperf-output", str(out))
-    assert first.ret == 0
+    # a real session (its cases skip at once: no TPU here) claims the folder and writes its run
+    first = suite.runpytest_subprocess(*ORT, "--mlperf-device", "tpu", "--mlperf-output", str(out),
+                                       "--mlperf-cache", str(suite.path / "cache"))
+    assert first.ret == 0 and (out / ".mlperf-session").is_file()
     second = _run(suite, "--mlperf-output", str(out))
     assert second.ret == pytest.ExitCode.USAGE_ERROR
-    second.stderr.fnmatch_lines(["*already holds a run (the marker .mlperf-session of an earlier session)*"])
+    second.stderr.fnmatch_lines(["*already holds a run (results.json)*"])
+
+
+def test_collect_only_checks_the_folders_but_creates_nothing(suite):
+    out, cache = suite.path / "not-yet" / "out", suite.path / "no-cache-yet"
+    result = suite.runpytest_subprocess("--collect-only", "-q", *ORT, "--mlperf-output", str(out),
+                                        "--mlperf-cache", str(cache))
+    assert result.ret == 0
+    assert not (suite.path / "not-yet").exists() and not cache.exists()
 
 
 def test_two_sessions_at_once_never_share_an_output_folder(suite):

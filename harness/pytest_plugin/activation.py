@@ -16,7 +16,7 @@ import re
 import pytest
 
 from harness.matrix import Case, build_cases
-from harness.output_dir import OutputClaim, OutputDirError, check_writable_dir
+from harness.output_dir import OutputClaim, OutputDirError, check_usable_dir, check_writable_dir
 from harness.runner.runlock import run_lock
 
 from .collection import CONFIG_KEY, HEADER_SHOWN, is_xdist_worker, mlperf_config, setting_lines
@@ -76,11 +76,25 @@ def _write_junit_into_output(config: pytest.Config, path) -> None:
     writer.pytest_sessionstart()
 
 
+def preflight(config: pytest.Config) -> None:
+    """--collect-only with MLPerf cases: the folders are refused as a run would refuse them,
+    but nothing is created or claimed (nothing runs)."""
+    settings = mlperf_config(config)
+    try:
+        check_usable_dir(settings.cache_dir, "--mlperf-cache")
+        OutputClaim.check(settings.output_dir)
+    except OutputDirError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # After deselection (-m, -k): a session whose MLPerf cases were all deselected
-    # stays inert, and so does --collect-only, which runs nothing.
-    if not session.config.option.collectonly and any(is_mlperf_item(item) for item in session.items):
+    # After deselection (-m, -k): a session whose MLPerf cases were all deselected stays inert.
+    if CONFIG_KEY not in session.config.stash or not any(is_mlperf_item(item) for item in session.items):
+        return
+    if session.config.option.collectonly:
+        preflight(session.config)
+    else:
         activate(session.config)
 
 

@@ -16,12 +16,12 @@ BENCH_STAMP := $(VENV)/.installed-bench-stamp
 RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 OUTPUT ?= reports/bench-$(RUN_STAMP)
 # What `make test` runs of the suite: every benchmark's own accuracy and
-# performance cases on the backends every family offers. The wider sweep is
+# performance cases (the modes collected by default) on the backends every family offers. The wider sweep is
 # `make matrix`, the nightly selection: resnet50 on TensorFlow, TFLite, OpenVINO,
 # TVM and Ray, and the find-peak and compliance-audit mode of every case. Those
 # backends' own tests, and find-peak and every audit of every family
 # (tests/test_modes_session.py), stay in `make test` (tests/).
-TEST_SELECTION ?= --mlperf-backend onnxruntime,pytorch --mlperf-mode accuracy,performance
+TEST_SELECTION ?= --mlperf-backend onnxruntime,pytorch
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
@@ -58,7 +58,7 @@ browser:
 
 # The nightly selection: the whole matrix of the suite, every backend.
 matrix: $(STAMP)
-	$(PY) -m pytest suites -n 2 --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
+	$(PY) -m pytest suites -n 2 --mlperf-mode all --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
 	@echo "report: $(OUTPUT)/report.html (results: $(OUTPUT)/results.json, summary: $(OUTPUT)/summary.md, JUnit: $(OUTPUT)/junit.xml)"
 
 # The default selection in the official `valid` style: mlperf.conf's 600 s

@@ -16,14 +16,33 @@ def _run(pytester, *args):
 ORT = ("--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime")
 
 
+def _collected(result) -> list[str]:
+    return [line.split("[", 1)[1].rstrip("]") for line in result.outlines if "test_mlperf[" in line]
+
+
 def test_collects_the_whole_matrix_with_public_ids(suite):
-    result = _run(suite, "--collect-only", "-q")
+    result = _run(suite, "--collect-only", "-q", "--mlperf-mode", "all")
     assert result.ret == 0
-    ids = [line.split("[", 1)[1].rstrip("]") for line in result.outlines if "test_mlperf[" in line]
+    ids = _collected(result)
     assert "resnet50-onnxruntime-cpu-fp32-Offline-accuracy" in ids
     expected = [case_id for path in sorted((ROOT / "tests" / "golden").glob("*_case_ids.txt"))
                 for case_id in path.read_text().split()]
-    assert ids == sorted(expected)
+    assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
+    # the audits come after every other case: they reuse the session's accuracy and performance runs
+    audits = [i for i, case_id in enumerate(ids) if case_id.rsplit("-", 1)[-1].startswith("TEST")]
+    assert audits == list(range(len(ids) - len(audits), len(ids)))
+
+
+def test_without_a_mode_only_mlperf_s_two_run_modes_are_collected(suite):
+    result = _run(suite, "--collect-only", "-q", *ORT, "--mlperf-scenario", "Server")
+    assert result.ret == 0
+    assert _collected(result) == [f"resnet50-onnxruntime-{device}-{precision}-Server-{mode}"
+                                  for device in ("cpu", "cuda", "rocm", "tpu")
+                                  for precision in ("bf16", "fp16", "fp32", "int8")
+                                  for mode in ("accuracy", "performance")]
+    named = _collected(_run(suite, "--collect-only", "-q", *ORT, "--mlperf-scenario", "Server",
+                            "--mlperf-device", "cpu", "--mlperf-precision", "fp32", "--mlperf-mode", "find-peak,TEST04"))
+    assert named == ["resnet50-onnxruntime-cpu-fp32-Server-find-peak", "resnet50-onnxruntime-cpu-fp32-Server-TEST04"]
 
 
 def test_axis_options_narrow_collection(suite):

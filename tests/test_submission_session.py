@@ -15,7 +15,7 @@ def _submission(*args, cwd):
 def test_a_session_s_runs_become_a_tree_that_is_written_but_not_called_submittable(cached_suite, tmp_path):
     out = cached_suite.path / "run"
     result = cached_suite.runpytest_subprocess(*[f"test_mlperf.py::test_mlperf[{c}]" for c in CASES],
-                                               "--mlperf-output", str(out), "--mlperf-cache",
+                                               "--mlperf-mode", "all", "--mlperf-output", str(out), "--mlperf-cache",
                                                str(cached_suite.cache_dir), "--mlperf-progress", "0")
     assert (out / "results.json").is_file(), result.stdout.str()
     tree = tmp_path / "sub"

@@ -13,6 +13,8 @@ AXIS_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 # VALID run sustains; TEST0x: MLPerf's compliance audits (a family's `compliance` list).
 AXIS_MODES = ("accuracy", "performance", "find-peak", "TEST01", "TEST04", "TEST06")
 COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
+# collected when no mode is named: MLPerf's two run modes
+DEFAULT_MODES = ("accuracy", "performance")
 FIND_PEAK_SCENARIOS = ("Server", "SingleStream", "MultiStream")
 ALL_SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 

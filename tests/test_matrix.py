@@ -31,9 +31,13 @@ def test_unsupported_combinations_are_kept_with_a_reason():
 
 
 def test_the_eight_onnxruntime_cpu_fp32_cases_are_offered():
-    selection = {"model": ["resnet50"], "device": ["cpu"], "precision": ["fp32"], "backend": ["onnxruntime"]}
+    selection = {"model": ["resnet50"], "device": ["cpu"], "precision": ["fp32"], "backend": ["onnxruntime"],
+                 "mode": ["accuracy", "performance"]}
     offered = [c for c in build_cases(selection) if c.unsupported is None]
     assert len(offered) == 8
+    # and every mode: find-peak in Server, SingleStream, MultiStream; TEST01 and TEST04 in all four
+    every = [c for c in build_cases({**selection, "mode": list(axis_values()["mode"])}) if c.unsupported is None]
+    assert len(every) == 8 + 3 + 4 + 4
 
 
 def test_backends_that_cannot_be_offered_carry_the_reason():
@@ -50,7 +54,7 @@ def test_unknown_value_lists_the_valid_ones():
 def test_every_axis_value_is_a_marker_vocabulary_word():
     values = axis_values()
     assert set(values) == {"model", "backend", "device", "precision", "scenario", "mode"}
-    assert values["mode"] == ("accuracy", "performance")
+    assert values["mode"] == ("accuracy", "performance", "find-peak", "TEST01", "TEST04", "TEST06")
 
 
 def test_language_benchmarks_offer_the_mlperf_scenarios_only():

@@ -13,6 +13,9 @@ from typing import Iterable, Mapping
 from .registry import ALL_SCENARIOS, AXIS_DEVICES, AXIS_MODES, AXIS_PRECISIONS, Benchmark, load_registry
 
 AXES = ("model", "backend", "device", "precision", "scenario", "mode")
+# A backend selection value meaning each family's own default backend
+# (Benchmark.default_backend): `make test` runs every family on it.
+DEFAULT_BACKEND = "default"
 
 
 class SelectionError(ValueError):
@@ -57,10 +60,12 @@ def validate_selection(selection: Mapping[str, Iterable[str]], registry=None) ->
     for axis, wanted in selection.items():
         if axis not in valid:
             raise SelectionError(f"unknown axis {axis!r}; axes: {', '.join(AXES)}")
-        unknown = [value for value in wanted if value not in valid[axis]]
+        unknown = [value for value in wanted
+                   if value not in valid[axis] and not (axis == "backend" and value == DEFAULT_BACKEND)]
         if unknown:
+            allowed = valid[axis] + ((DEFAULT_BACKEND,) if axis == "backend" else ())
             raise SelectionError(
-                f"unknown {axis} {', '.join(map(repr, unknown))}; valid {axis} values: {', '.join(valid[axis])}"
+                f"unknown {axis} {', '.join(map(repr, unknown))}; valid {axis} values: {', '.join(allowed)}"
             )
 
 
@@ -74,8 +79,10 @@ def build_cases(selection: Mapping[str, Iterable[str]] | None = None, registry=N
     selection = {axis: set(values) for axis, values in (selection or {}).items() if values}
     validate_selection(selection, registry)
 
-    def allowed(axis: str, value: str) -> bool:
-        return axis not in selection or value in selection[axis]
+    def allowed(axis: str, value: str, bench: Benchmark | None = None) -> bool:
+        if axis not in selection or value in selection[axis]:
+            return True
+        return axis == "backend" and DEFAULT_BACKEND in selection[axis] and value == bench.default_backend
 
     cases = []
     for bench in registry.values():
@@ -88,7 +95,7 @@ def build_cases(selection: Mapping[str, Iterable[str]] | None = None, registry=N
         ):
             for mode in bench.modes(scenario):
                 values = dict(backend=backend, device=device, precision=precision, scenario=scenario, mode=mode)
-                if all(allowed(axis, value) for axis, value in values.items()):
+                if all(allowed(axis, value, bench) for axis, value in values.items()):
                     reason = (bench.unsupported_reason(backend, device, precision, scenario)
                               or bench.mode_unsupported(mode, scenario))
                     cases.append(Case(model=bench.name, unsupported=reason, **values))

@@ -71,7 +71,8 @@ def test_a_stream_finds_the_lowest_target_latency_it_meets(monkeypatch, tmp_path
     calls = _system(monkeypatch, scenario, capacity=2.0, calibrated=0.5)  # calibrated too optimistic
     _, search = fp.find_peak(_case(scenario), _Bench(), None, RunOptions(), tmp_path, max_runs=6)
     assert len(calls) <= 6
-    assert search.best is not None and 2.0 <= search.best.target <= 2.0 * (1 + fp.TOLERANCE) ** 2
+    # a run is met within TOLERANCE of its target, so the edge is found to within it from either side
+    assert search.best is not None and 2.0 / (1 + fp.TOLERANCE) <= search.best.target <= 2.0 * (1 + fp.TOLERANCE) ** 2
     assert not search.attempts[0].feasible and "above the" in search.attempts[0].why
     conf = read_user_conf(tmp_path / "user.conf")
     assert conf[0].key == "target_latency" and float(conf[0].value) == pytest.approx(search.best.target, rel=1e-5)

@@ -64,3 +64,34 @@ def test_language_benchmarks_offer_the_mlperf_scenarios_only():
     assert {s for m, s in offered if m == "bert-99.9"} == {"Offline", "Server"}
     assert {s for m, s in offered if m.startswith("gptj")} == {"Offline", "Server", "SingleStream"}
     assert {s for m, s in offered if m.startswith("llama2-70b")} == {"Offline", "Server"}
+
+
+def test_the_default_backend_selects_each_familys_own_backend():
+    from harness.registry import load_registry
+
+    registry = load_registry()
+    cases = build_cases({"backend": ["default"], "device": ["cpu"], "precision": ["fp32"]})
+    by_model = {}
+    for case in cases:
+        by_model.setdefault(case.model, set()).add(case.backend)
+    assert set(by_model) == set(registry)  # every family is there...
+    for model, backends in by_model.items():
+        assert backends == {registry[model].default_backend}  # ...on its one default backend
+    # the first [backends.*] table when the family names none: the LLMs are PyTorch-first
+    assert registry["resnet50"].default_backend == "onnxruntime"
+    assert registry["gptj-99"].default_backend == "pytorch"
+    # and with a named backend beside it, both are collected
+    both = {c.backend for c in build_cases({"model": ["resnet50"], "backend": ["default", "tflite"]})}
+    assert both == {"onnxruntime", "tflite"}
+
+
+def test_a_default_backend_without_its_table_is_refused(tmp_path):
+    from harness.registry.loader import RegistryError, load_family
+
+    family = tmp_path / "fam"
+    family.mkdir()
+    source = (__import__("pathlib").Path(__file__).parents[1] / "harness" / "benchmarks" / "resnet50"
+              / "benchmark.toml").read_text()
+    (family / "benchmark.toml").write_text('default_backend = "tensorrt"\n' + source)
+    with pytest.raises(RegistryError, match=r"default_backend: 'tensorrt' has no \[backends.tensorrt\]"):
+        load_family(family / "benchmark.toml")

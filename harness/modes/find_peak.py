@@ -23,6 +23,7 @@ from ..matrix import Case
 
 DEFAULT_MAX_RUNS = 8
 TOLERANCE = 0.05  # stop bisecting once the bracket's ends are within 5% of each other
+RETRY_HEADROOM = 1.2  # after a missed latency target, the next is the measured latency plus 20%
 SEARCH_FILE = "find_peak.json"
 USER_CONF = "user.conf"
 # the LoadGen key holding the target a run used, and the user.conf key that sets it
@@ -122,7 +123,10 @@ def find_peak(case: Case, bench, prov, options, log_dir: Path, progress=None,
         else:
             measured = search.attempts[-1].metric
             if not server and measured and difficulty(measured) < hard:
-                next_d = difficulty(measured)  # a latency target up to what was just measured
+                # A latency target up to what was just measured, with headroom: a
+                # target of exactly the last measurement fails again whenever
+                # the next run is a little slower (seen: 4.69 ms -> 5.01 ms).
+                next_d = difficulty(measured) / RETRY_HEADROOM
             else:
                 next_d = hard / 2
         tried = attempt(from_difficulty(next_d))

@@ -195,7 +195,11 @@ def _benchmark(data: dict, where: str, home: Path) -> Benchmark:
         if ref is not None and (not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":"))):
             raise RegistryError(f"{where}.{key}: {ref!r} is not 'module:Name' (a module of the family folder "
                                 "or an importable one)")
-    return dataclasses.replace(bench, home=str(home))
+    default_backend = bench.default_backend or next(iter(bench.backends), "")
+    if default_backend not in bench.backends:
+        raise RegistryError(f"{where}.default_backend: {default_backend!r} has no [backends.{default_backend}] "
+                            f"table; backends: {', '.join(bench.backends) or 'none'}")
+    return dataclasses.replace(bench, home=str(home), default_backend=default_backend)
 
 
 def _requirement(value, where: str) -> Requirement:

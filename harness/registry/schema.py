@@ -141,6 +141,9 @@ class Benchmark:
     compliance: tuple[str, ...] = ()
     # [requires]: modules the family needs beyond the core install, and their extra
     requires: Requirement | None = None
+    # the backend its own end-to-end cases run on in `make test`
+    # (--mlperf-backend default): the key, or the first [backends.*] table
+    default_backend: str = ""
     # the family folder: set by the loader, never written in a registry file
     home: str = ""
 

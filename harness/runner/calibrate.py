@@ -163,7 +163,9 @@ RELAXED_SERVER_FRACTION = 0.4
 RELAXED_SERVER_QUERIES = 1024
 # Text generation in a test-style Server run: early stopping at p99 needs
 # 459 queries when none is over the bound (measured with LoadGen 6.0.17).
-GENERATIVE_SERVER_FRACTION = 0.85
+# 0.85 left too little slack: a run a few per cent slower than its
+# calibration queued up past llama2's TTFT bound on a loaded CI machine.
+GENERATIVE_SERVER_FRACTION = 0.7
 GENERATIVE_SERVER_QUERIES = 480
 
 

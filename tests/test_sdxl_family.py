@@ -6,8 +6,8 @@
 - the gate holds a figure inside the band from both sides: a CLIP score or
   FID just past either bound fails, as the checker's ``>=`` target and ``>``
   upper limit fail it;
-- the suite runs every scenario in accuracy and performance mode on both
-  backends from the family's folder, VALID, within the band, with the official
+- the suite runs every scenario in accuracy and performance mode on PyTorch
+  (ONNX Runtime's run in suites/, the family's default backend), VALID, within the band, with the official
   line in accuracy.txt and the pictures the checker wants saved;
 - ``python -m harness accuracy`` prints that line from the log;
 - a wrong guidance scale (MLPerf's is 8) moves the figures out of the band.
@@ -33,9 +33,6 @@ from harness.registry.loader import load_family  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "sdxl"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "sdxl"  # before the family is moved into the registry
-REGISTRY_ARGS = () if FAMILY_DIR.parent.name == "benchmarks" else ("--mlperf-registry", str(FAMILY_DIR))
 RECORD = json.loads((FAMILY_DIR / "proxy" / "proxy.json").read_text())
 NAME = "stable-diffusion-xl"
 LINE = re.compile(r"^Accuracy Results: \{'FID_SCORE': \d+\.\d+(e-?\d+)?, 'CLIP_SCORE': \d+\.\d+(e-?\d+)?\}$")
@@ -95,24 +92,27 @@ def test_the_gate_holds_both_figures_from_both_sides(bench, metric, factor, pass
 # ------------------------------------------------------------------ the suite, end to end
 @pytest.fixture(scope="module")
 def suite_run(tmp_path_factory, pytestconfig):
-    """One inner pytest session: every scenario, accuracy and performance, both backends."""
+    """One inner pytest session: every scenario, accuracy and performance, on PyTorch.
+
+    ONNX Runtime, the family's default backend, runs every scenario and mode in suites/ (make test: --mlperf-backend default).
+    """
     work = tmp_path_factory.mktemp("sdxl-suite")
     shutil.copy(ROOT / "suites" / "test_mlperf.py", work / "test_mlperf.py")
     (work / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     out = work / "out"
-    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", *REGISTRY_ARGS, "--mlperf-model", NAME,
-               "--mlperf-backend", "onnxruntime,pytorch", "--mlperf-device", "cpu", "--mlperf-precision", "fp32",
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", "--mlperf-model", NAME,
+               "--mlperf-backend", "pytorch", "--mlperf-device", "cpu", "--mlperf-precision", "fp32",
                "--mlperf-mode", "accuracy,performance", "--rootdir", str(work),
                "--mlperf-cache", str(tmp_path_factory.getbasetemp().parent / "mlperf-cache"), "--mlperf-output", str(out)]
     done = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=900)
     return done, out
 
 
-def test_every_scenario_passes_on_both_backends(suite_run, bench):
+def test_every_scenario_passes_on_pytorch(suite_run, bench):
     done, out = suite_run
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
-    expected = {f"{NAME}-{b}-cpu-fp32-{s}-{m}" for b in ("onnxruntime", "pytorch")
+    expected = {f"{NAME}-{b}-cpu-fp32-{s}-{m}" for b in ("pytorch",)
                 for s in bench.scenarios for m in ("accuracy", "performance")}
     assert {i for i, c in cases.items() if c["outcome"] == "passed"} == expected
     for case_id in expected:
@@ -129,7 +129,7 @@ def test_every_scenario_passes_on_both_backends(suite_run, bench):
 
 def test_accuracy_txt_holds_the_official_line_and_the_pictures_are_saved(suite_run):
     _, out = suite_run
-    folder = out / f"{NAME}-onnxruntime-cpu-fp32-Offline-accuracy"
+    folder = out / f"{NAME}-pytorch-cpu-fp32-Offline-accuracy"
     lines = (folder / "accuracy.txt").read_text().splitlines()
     assert LINE.match(lines[0]), lines[0]
     saved = sorted(int(p.stem) for p in (folder / "images").glob("*.png"))
@@ -146,7 +146,7 @@ def test_the_accuracy_command_prints_the_official_line(suite_run, tmp_path):
     log = tmp_path / "mlperf_log_accuracy.json"
     shutil.copy(folder / "mlperf_log_accuracy.json", log)
     printed = subprocess.run(
-        [sys.executable, "-m", "harness", "accuracy", *(("--registry", str(FAMILY_DIR)) if REGISTRY_ARGS else ()),
+        [sys.executable, "-m", "harness", "accuracy",
          "--benchmark", NAME, "--log", str(log), "--dataset", case["dataset"]],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert printed.returncode == 0, printed.stderr

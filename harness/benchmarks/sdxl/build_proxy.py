@@ -2,7 +2,7 @@
 
     nice -n 19 .venv/bin/python -m harness.benchmarks.sdxl.build_proxy [--out DIR] [--quick]
 
-(from staging: ``-m staging.sdxl.build_proxy``). Deterministic: the
+(``python -m harness.benchmarks.sdxl.build_proxy``). Deterministic: the
 pictures come from scene.py's seeded splits, training from fixed seeds on
 one thread (training.py). It writes into ``proxy/`` (or ``--out``):
 
@@ -140,7 +140,6 @@ def export_onnx(pipeline, path: Path, steps: int) -> None:
 def backend(kind: str, model_file: Path, threads: int = 1):
     from harness.backends.base import BackendConfig
 
-    from . import FAMILY_PACKAGE
     from .task import INPUTS
 
     if kind == "onnxruntime":
@@ -148,7 +147,7 @@ def backend(kind: str, model_file: Path, threads: int = 1):
         options = {}
     else:
         from harness.backends.pytorch_backend import PyTorchBackend as cls
-        options = {"architecture": f"{FAMILY_PACKAGE}.model:TinySDXLPipeline"}
+        options = {"architecture": "harness.benchmarks.sdxl.model:TinySDXLPipeline"}
     instance = cls()
     instance.load(BackendConfig(model_path=model_file, threads=threads, inputs=INPUTS, outputs=("images",),
                                 contract_outputs=("images",), options=options))

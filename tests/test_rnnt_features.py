@@ -13,8 +13,6 @@ from harness.registry.parts import _package_for
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "rnnt"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "rnnt"  # before the family is moved into the registry
 
 
 def family(module: str):

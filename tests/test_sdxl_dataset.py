@@ -27,8 +27,6 @@ from harness.registry.parts import resolve  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "sdxl"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "sdxl"  # before the family is moved into the registry
 PROXY = FAMILY_DIR / "proxy"
 TSV_HEADER = "id\timage_id\tcaption\theight\twidth\tfile_name"  # text_to_image/coco-2014/captions/captions.tsv
 

@@ -27,8 +27,6 @@ from harness.registry.parts import resolve  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "sdxl"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "sdxl"  # before the family is moved into the registry
 PROXY = FAMILY_DIR / "proxy"
 RECORD = json.loads((PROXY / "proxy.json").read_text())
 
@@ -54,7 +52,7 @@ def load_backend(kind: str):
         model, options = PROXY / "sdxl_proxy.onnx", {}
     else:
         from harness.backends.pytorch_backend import PyTorchBackend as cls
-        model, options = PROXY / "sdxl_proxy_torch.pt", {"architecture": "mlperf_sdxl_family.model:TinySDXLPipeline"}
+        model, options = PROXY / "sdxl_proxy_torch.pt", {"architecture": "harness.benchmarks.sdxl.model:TinySDXLPipeline"}
     backend = cls()
     backend.load(BackendConfig(model_path=model, threads=1, inputs=task_inputs, outputs=("images",),
                                contract_outputs=("images",), options=options))

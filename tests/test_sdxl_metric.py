@@ -21,8 +21,6 @@ pytest.importorskip("scipy", reason="FID takes the covariances' square root with
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "sdxl"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "sdxl"  # before the family is moved into the registry
 SHARED = ROOT.parent / "shared"
 PUBLISHED = (SHARED / "mlperf-logs-v4.1" / "open" / "CTuning" / "results"
              / "cm-demo-gfursin-scaleway-L4-1-24G-reference-gpu-pytorch-v2.3.1-default_config"

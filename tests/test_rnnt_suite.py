@@ -1,5 +1,5 @@
 """rnnt through the whole harness: the suite's cases on the proxy (every MLPerf scenario, accuracy
-and performance, ONNX Runtime and PyTorch), the official line from ``python -m harness accuracy``,
+and performance, on PyTorch: ONNX Runtime's run in suites/, the family's default backend), the official line from ``python -m harness accuracy``,
 and the accuracy gate failing a broken pipeline (a wrong feature stride, a dropped blank)."""
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ from harness.registry.loader import load_benchmark  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "rnnt"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "rnnt"  # before the family is moved into the registry
-REGISTRY_ARGS = () if FAMILY_DIR.parent.name == "benchmarks" else ("--mlperf-registry", str(FAMILY_DIR))
 PROXY_DATASET = FAMILY_DIR / "proxy" / "librispeech-tones"
 OFFICIAL = r"^Word Error Rate: \d+\.\d+%, accuracy=\d+\.\d+%$"
 BENCH = load_benchmark(FAMILY_DIR / "benchmark.toml")
@@ -47,27 +44,28 @@ def cache(tmp_path_factory):
 
 def _accuracy_command(log: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "accuracy", *(("--registry", str(FAMILY_DIR)) if REGISTRY_ARGS else ()),
+        [sys.executable, "-m", "harness", "accuracy",
          "--benchmark", "rnnt", "--log", str(log), "--dataset", str(PROXY_DATASET)],
         cwd=ROOT, capture_output=True, text=True)
 
 
-def test_every_scenario_passes_on_both_backends_and_the_command_prints_the_official_line(suite, cache, tmp_path):
+def test_every_scenario_passes_on_pytorch_and_the_command_prints_the_official_line(suite, cache, tmp_path):
+    # ONNX Runtime, the family's default backend, runs every scenario and mode in suites/ (make test: --mlperf-backend default)
     out = tmp_path / "out"
     result = suite.runpytest_subprocess(
-        *REGISTRY_ARGS, "--mlperf-model", "rnnt", "--mlperf-backend", "onnxruntime,pytorch",
+        "--mlperf-model", "rnnt", "--mlperf-backend", "pytorch",
         "--mlperf-device", "cpu", "--mlperf-precision", "fp32", "--mlperf-mode", "accuracy,performance",
         "--rootdir", str(suite.path), "--mlperf-cache", str(cache), "--mlperf-output", str(out))
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=6)
     cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
-    for backend in ("onnxruntime", "pytorch"):
+    for backend in ("pytorch",):
         for scenario in BENCH.scenarios:
             accuracy = cases[f"rnnt-{backend}-cpu-fp32-{scenario}-accuracy"]["accuracy"]
             assert (accuracy["metric"], accuracy["value"]) == ("ACCURACY", BENCH.proxy.reference)
             assert accuracy["threshold"] == pytest.approx(BENCH.proxy.reference * 0.99)
             performance = cases[f"rnnt-{backend}-cpu-fp32-{scenario}-performance"]["performance"]
             assert performance["result_validity"] == "VALID"
-    folder = out / "rnnt-onnxruntime-cpu-fp32-Offline-accuracy"
+    folder = out / "rnnt-pytorch-cpu-fp32-Offline-accuracy"
     line = (folder / "accuracy.txt").read_text().splitlines()[0]
     assert re.match(OFFICIAL, line), line
     printed = _accuracy_command(folder / "mlperf_log_accuracy.json")

@@ -1,7 +1,6 @@
 """Build the dlrm-v2 proxy: train TinyDLRM on generated clicks, export it, measure its AUC.
 
-    .venv/bin/python staging/dlrm/build_proxy.py [--epochs N] [--out DIR]
-    (once in the registry: .venv/bin/python -m harness.benchmarks.dlrm.build_proxy)
+    .venv/bin/python -m harness.benchmarks.dlrm.build_proxy [--epochs N] [--out DIR]
 
 Deterministic: the training rows come from ``synthetic`` (the proxy's world,
 a seed of their own, never a row of the proxy's day 23), batches from a

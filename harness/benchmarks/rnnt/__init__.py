@@ -13,12 +13,3 @@
 - ``build_proxy.py``: renders ``synth.py``'s spoken "phoneme tone" utterances
   and trains ``model.py``'s small CTC recogniser into ``proxy/``.
 """
-import sys
-
-# The pytorch backend imports its `architecture` option by a full module name,
-# and this folder's package name depends on where the folder lies (a folder
-# given with --mlperf-registry gets a generated one). This alias is the same
-# wherever the family lies; it exists once the package is imported, which
-# resolving the family's task does before any backend loads a model.
-ARCHITECTURE_PACKAGE = "mlperf_rnnt_family"
-sys.modules.setdefault(ARCHITECTURE_PACKAGE, sys.modules[__name__])

@@ -128,13 +128,11 @@ def _backends(out: Path, task):
     from harness.backends.onnxruntime_backend import OnnxRuntimeBackend
     from harness.backends.pytorch_backend import PyTorchBackend
 
-    from . import ARCHITECTURE_PACKAGE
-
     config = dict(threads=1, inputs=task.inputs, outputs=task.outputs, contract_outputs=task.contract_outputs)
     ort = OnnxRuntimeBackend()
     ort.load(BackendConfig(out / ONNX_FILE, **config))
     pt = PyTorchBackend()
-    pt.load(BackendConfig(out / TORCH_FILE, options={"architecture": f"{ARCHITECTURE_PACKAGE}.model:TinySpeechCTC"},
+    pt.load(BackendConfig(out / TORCH_FILE, options={"architecture": "harness.benchmarks.rnnt.model:TinySpeechCTC"},
                           **config))
     return ort, pt
 

@@ -27,8 +27,6 @@ from harness.staging import Volumes  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "rnnt"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "rnnt"  # before the family is moved into the registry
 PROXY = FAMILY_DIR / "proxy"
 RECORD = json.loads((PROXY / "proxy.json").read_text())
 

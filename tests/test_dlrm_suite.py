@@ -2,7 +2,8 @@
 
 The suite runs as a user runs it (an inner pytest session, real LoadGen, one
 child process per case): both MLPerf scenarios (Offline, Server), accuracy
-and performance, on ONNX Runtime and PyTorch, and the tighter variant's
+and performance, on PyTorch (ONNX Runtime, the family's default backend, runs
+them in suites/), and the tighter variant's
 accuracy gate. A dataset whose label column is shuffled across the rows
 must fail the gate (the proxy model's scores no longer belong to the labels).
 """
@@ -29,15 +30,13 @@ from harness.registry.parts import dataset_format  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "dlrm"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "dlrm"  # before the family is moved into the registry
-REGISTRY_ARGS = () if FAMILY_DIR.parent.name == "benchmarks" else ("--mlperf-registry", str(FAMILY_DIR))
 RECORD = json.loads((FAMILY_DIR / "proxy" / "proxy.json").read_text())
 LABELS_FILE = "day_23_labels.npy"
 
-CASES = [f"dlrm-v2-99-{backend}-cpu-fp32-{scenario}-{mode}" for backend in ("onnxruntime", "pytorch")
+# ONNX Runtime, the family's default backend, runs every scenario and mode in suites/ (make test: --mlperf-backend default)
+CASES = [f"dlrm-v2-99-{backend}-cpu-fp32-{scenario}-{mode}" for backend in ("pytorch",)
          for scenario in ("Offline", "Server") for mode in ("accuracy", "performance")]
-CASES.append("dlrm-v2-99.9-onnxruntime-cpu-fp32-Offline-accuracy")
+CASES.append("dlrm-v2-99.9-pytorch-cpu-fp32-Offline-accuracy")
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +57,10 @@ def suite(pytester):
     return pytester
 
 
-def test_every_scenario_and_mode_passes_on_both_backends_and_the_accuracy_command_agrees(suite, cache, benchmarks):
+def test_every_scenario_and_mode_passes_on_pytorch_and_the_accuracy_command_agrees(suite, cache, benchmarks):
     out = suite.path / "out"
     result = suite.runpytest_subprocess(
-        *[f"test_mlperf.py::test_mlperf[{case}]" for case in CASES], *REGISTRY_ARGS,
+        *[f"test_mlperf.py::test_mlperf[{case}]" for case in CASES],
         "--mlperf-cache", str(cache), "--mlperf-output", str(out), "--mlperf-progress", "0")
     cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
     assert set(cases) == set(CASES)
@@ -85,16 +84,16 @@ def test_every_scenario_and_mode_passes_on_both_backends_and_the_accuracy_comman
             if case["scenario"] == "Server":  # MLPerf's 60 ms bound, from the built-in mlperf.conf
                 assert loadgen["effective_target_latency_ns"] == 60_000_000
                 # the family's test style: a fixed rate and query count (benchmark.toml)
-                assert (loadgen["effective_target_qps"], loadgen["effective_min_query_count"]) == (150, 6144)
+                assert (loadgen["effective_target_qps"], loadgen["effective_min_query_count"]) == (150, 3072)
             else:  # one query of the family's test-style sample count
                 assert (loadgen["effective_min_query_count"], loadgen["effective_samples_per_query"]) == (1, 4096)
             assert loadgen["effective_performance_sample_count"] == 204800  # mlperf.conf (the QSL holds 1,032)
 
     # python -m harness accuracy prints the official script's line for the run's log
-    log = out / "dlrm-v2-99-onnxruntime-cpu-fp32-Offline-accuracy" / "mlperf_log_accuracy.json"
+    log = out / "dlrm-v2-99-pytorch-cpu-fp32-Offline-accuracy" / "mlperf_log_accuracy.json"
     dataset = dataset_format(benchmarks["dlrm-v2-99"]).proxy_directory(benchmarks["dlrm-v2-99"], cache)
     printed = subprocess.run(
-        [sys.executable, "-m", "harness", "accuracy", *(("--registry", str(FAMILY_DIR)) if REGISTRY_ARGS else ()),
+        [sys.executable, "-m", "harness", "accuracy",
          "--benchmark", "dlrm-v2-99", "--log", str(log), "--dataset", str(dataset)],
         cwd=ROOT, capture_output=True, text=True)
     assert printed.returncode == 0, printed.stderr

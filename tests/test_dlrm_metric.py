@@ -18,8 +18,6 @@ from harness.registry.parts import resolve  # noqa: E402
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 FAMILY_DIR = ROOT / "harness" / "benchmarks" / "dlrm"
-if not FAMILY_DIR.is_dir():
-    FAMILY_DIR = ROOT / "staging" / "dlrm"  # before the family is moved into the registry
 
 
 def family(module: str):

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Every module `make bench` does not install: the other frameworks, the families' extras, the test tools.
 ABSENT = ("torch", "tensorflow", "ai_edge_litert", "tflite_runtime", "openvino", "tvm", "ray", "transformers",
           "tokenizers", "safetensors", "pandas", "rouge_score", "nltk", "pycocotools", "nibabel", "xdist",
-          "pytest_benchmark", "hypothesis", "onnx", "onnxscript", "onnxconverter_common")
+          "pytest_benchmark", "hypothesis", "onnx", "onnxscript", "onnxconverter_common", "jiwer", "rapidfuzz",
+          "diffusers", "PIL")
 BLOCKER = f'''
 import sys
 
@@ -63,7 +64,12 @@ def test_the_default_bench_selection_runs_on_the_core_and_onnxruntime_alone(tmp_
     # (the LLMs run on PyTorch only: their family's extra is named before the framework)
     for case_id, extra in (("bert-99-onnxruntime", "language"), ("gptj-99-pytorch", "language"),
                            ("llama2-70b-99-pytorch", "language"), ("retinanet-onnxruntime", "retinanet"),
-                           ("3d-unet-99-onnxruntime", "unet3d")):
+                           ("3d-unet-99-onnxruntime", "unet3d"), ("rnnt-onnxruntime", "rnnt"),
+                           ("stable-diffusion-xl-onnxruntime", "sdxl")):
         outcome, message = outcomes[f"{case_id}-cpu-fp32-Offline-accuracy"]
         assert outcome == "skipped" and f"mlperf-pytest[{extra}]" in message, (case_id, message)
+    # dlrm-v2 needs nothing beyond the core (numpy, scikit-learn's AUC): it runs on ONNX Runtime alone
+    for mode in ("accuracy", "performance"):
+        assert outcomes[f"dlrm-v2-99-onnxruntime-cpu-fp32-Offline-{mode}"][0] == "passed", proc.stdout[-4000:]
+    assert "torch" in outcomes["dlrm-v2-99-pytorch-cpu-fp32-Offline-accuracy"][1]
     assert proc.returncode == 0, proc.stdout[-4000:]

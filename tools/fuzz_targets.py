@@ -29,9 +29,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from harness.benchmarks.bert.squad import SquadError, SquadExample, SquadFeatures
+from harness.benchmarks.dlrm.aggregation import read_quantile
+from harness.benchmarks.rnnt import wav as rnnt_wav
+from harness.benchmarks.rnnt.manifest import read_manifest
 from harness.benchmarks.bert.squad_metric import score_accuracy_log
 from harness.benchmarks.llama2.scorer import llama2_accuracy
 from harness.benchmarks.resnet50.top1 import top1
+from harness.datasets.base import DatasetFormatError
 from harness.logs.detail import LogFormatError, parse_detail
 from harness.logs.summary import parse_summary
 from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, first_responses, read_accuracy_log
@@ -325,6 +329,37 @@ def _no_option(files: st.SearchStrategy[bytes]) -> st.SearchStrategy[tuple[bytes
     return st.tuples(files, st.none())
 
 
+# ------------------------------------------------ the families' own dataset files
+@st.composite
+def _wav_files(draw) -> bytes:
+    """A PCM WAV header and frames; mostly what rnnt takes (16 kHz mono 16-bit), else another format."""
+    import io
+    import wave
+
+    rate = draw(_mostly(st.just(16000), st.sampled_from([8000, 22050, 44100, 1])))
+    channels = draw(_mostly(st.just(1), st.sampled_from([2, 3])))
+    width = draw(_mostly(st.just(2), st.sampled_from([1, 3, 4])))
+    frames = draw(st.integers(0, 600))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(draw(st.binary(min_size=frames * channels * width, max_size=frames * channels * width)))
+    return buffer.getvalue()
+
+
+_MANIFEST_FILE = _record({
+    "files": _mostly(st.lists(_record({"fname": _mostly(st.sampled_from(["dev-clean-wav/1/2/1-2-0000.wav", "a.wav"]),
+                                                         _JSON_SCALARS | st.just("/abs.wav") | st.just("../up.wav")),
+                                       "speed": _mostly(st.just(1), _JSON_SCALARS)}), min_size=1, max_size=2),
+                      _JSON),
+    "original_duration": _mostly(st.floats(0, 20), _JSON_SCALARS),
+    "transcript": _mostly(st.text(alphabet="abc '", max_size=20), _JSON_SCALARS | st.text(max_size=8)),
+})
+_QUANTILE_FIELD = _mostly(st.integers(1, 700).map(str), st.sampled_from(["0", "-3", "x", "", "1.5", " 7 "]))
+
+
 def _targets() -> list[Target]:
     squad_examples, squad_features = _squad_dataset()
     token_log = _typed_log_case(len(_LLM_TARGETS), st.integers(-1, 55), ["int32", "int64"])
@@ -353,6 +388,14 @@ def _targets() -> list[Target]:
                lambda path, dtype: read_token_log(path, dtype), (LlmAccuracyError,)),
         Target("llm_score", "mlperf_log_accuracy.json", token_log,
                lambda path, dtype: llama2_accuracy(path, _LLM_TARGETS, _WordTokenizer(), dtype), (LlmAccuracyError,)),
+        Target("rnnt_wav", "utterance.wav", _no_option(_files(_wav_files())),
+               lambda path, _: rnnt_wav.read(path), (DatasetFormatError,)),
+        Target("rnnt_manifest", "dev-clean-wav.json",
+               _no_option(_files(st.lists(_mostly(_MANIFEST_FILE, _JSON), max_size=4).map(lambda v: _dumps(v).encode()))),
+               lambda path, _: read_manifest(path.parent), (DatasetFormatError,)),
+        Target("dlrm_quantile", "dist_quantile.txt",
+               _no_option(_files(st.lists(_QUANTILE_FIELD, min_size=1, max_size=12).map(lambda f: ", ".join(f).encode()))),
+               lambda path, _: read_quantile(path), (DatasetFormatError,)),
     ]
 
 

@@ -10,6 +10,7 @@ and what was expected.
 """
 from __future__ import annotations
 
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,10 @@ SAMPLE_WIDTH = 2  # bytes: 16-bit PCM, as sox writes LibriSpeech's FLAC out
 CHANNELS = 1
 PCM_SCALE = 1.0 / 32768.0  # what soundfile multiplies 16-bit samples by for float32
 EXPECTED = f"{SAMPLE_WIDTH * 8}-bit PCM WAV, mono, {SAMPLE_RATE} Hz, as convert_librispeech.py writes"
+# What the standard library's reader raises on a damaged file: besides its own
+# wave.Error, a chunk size past the file's end surfaces as RuntimeError from
+# its chunk seek and a short header as struct.error (found by tools/fuzz).
+_UNREADABLE = (wave.Error, EOFError, RuntimeError, struct.error, ValueError)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,9 @@ def _open(path: Path):
         return wave.open(str(path), "rb")
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: missing (expected a {EXPECTED})") from None
-    except (wave.Error, EOFError) as exc:
-        raise DatasetFormatError(f"{path}: not a readable PCM WAV file ({exc}); expected a {EXPECTED}") from None
+    except _UNREADABLE as exc:
+        raise DatasetFormatError(f"{path}: not a readable PCM WAV file ({type(exc).__name__}: {exc}); "
+                                 f"expected a {EXPECTED}") from None
 
 
 def info(path: Path) -> WavInfo:
@@ -62,7 +68,11 @@ def read(path: Path) -> np.ndarray:
     """The samples of ``path`` as float32 in [-1, 1), soundfile's scaling."""
     found = info(path)
     with _open(found.path) as f:
-        data = f.readframes(found.frames)
+        try:
+            data = f.readframes(found.frames)
+        except _UNREADABLE as exc:
+            raise DatasetFormatError(f"{found.path}: its samples cannot be read ({type(exc).__name__}: {exc}); "
+                                     f"expected a {EXPECTED}") from None
     if len(data) != found.frames * SAMPLE_WIDTH:
         raise DatasetFormatError(f"{found.path}: its header promises {found.frames} samples but it holds "
                                  f"{len(data) // SAMPLE_WIDTH}; expected a complete {EXPECTED}")

@@ -52,8 +52,28 @@ def fault_backends_on_path(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
 
 
+NESTED_SESSION_FIXTURES = {"nested_run_lock", "suite", "cached_suite"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test running a session of its own lets that session take the run lock (activation.py)."""
+    for item in items:
+        if NESTED_SESSION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mlperf_nested_session)
+
+
 @pytest.fixture
-def suite(pytester):
+def nested_run_lock(request, monkeypatch):
+    """The inner session's LoadGen runs take this session's run lock: its performance
+    runs then have the machine to themselves, as this session's own do."""
+    from harness.pytest_plugin.collection import mlperf_config
+    from harness.runner.runlock import LOCK_ENV, lock_path
+
+    monkeypatch.setenv(LOCK_ENV, str(lock_path(mlperf_config(request.config).cache_dir)))
+
+
+@pytest.fixture
+def suite(pytester, nested_run_lock):
     """An inner pytest session holding the benchmark suite, as a user runs it."""
     import shutil
 
@@ -63,7 +83,7 @@ def suite(pytester):
 
 
 @pytest.fixture
-def cached_suite(pytester, proxy_resnet50, tmp_path_factory):
+def cached_suite(pytester, proxy_resnet50, tmp_path_factory, nested_run_lock):
     """The inner session as a user runs it, on the resnet50 proxy provisioned once for the whole run."""
     import shutil
 

@@ -50,7 +50,7 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture
-def suite(pytester):
+def suite(pytester, nested_run_lock):
     """An inner pytest session holding the benchmark suite, as a user runs it."""
     shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\njunit_family = xunit1\n")

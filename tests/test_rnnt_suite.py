@@ -30,7 +30,7 @@ BENCH = load_benchmark(FAMILY_DIR / "benchmark.toml")
 
 
 @pytest.fixture
-def suite(pytester):
+def suite(pytester, nested_run_lock):
     """An inner pytest session holding the benchmark suite, as a user runs it."""
     shutil.copy(ROOT / "suites" / "test_mlperf.py", pytester.path / "test_mlperf.py")
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")

@@ -105,12 +105,19 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str] | None:
     return None
 
 
+# A test that runs a pytest session of its own, whose LoadGen runs take this
+# session's run lock themselves (MLPERF_RUN_LOCK, harness/runner/runlock.py):
+# held shared around the test as well, its inner performance runs would wait
+# for the test itself to end.
+NESTED_SESSION_MARKER = "mlperf_nested_session"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem):
     """The session's other tests hold the run lock shared while they run, so a
     performance case (which takes it exclusively) has the cores to itself.
     MLPerf cases take it themselves, around the LoadGen run only."""
-    if not is_active(item.config) or is_mlperf_item(item):
+    if not is_active(item.config) or is_mlperf_item(item) or item.get_closest_marker(NESTED_SESSION_MARKER):
         return (yield)
     with run_lock(mlperf_config(item.config).cache_dir, exclusive=False):
         return (yield)

@@ -6,7 +6,11 @@ Source: ``tools/submission/submission_checker/constants.py`` of mlcommons/infere
 ``LLM_LATENCY_LIMITS``, ``RESULT_FIELD_BENCHMARK_OVERWRITE``, ``ACC_PATTERN``). For the
 benchmarks below these values are identical in every round v5.0..v6.0 that lists the
 benchmark; what does change per round (which benchmarks exist, required scenarios,
-seeds, compliance tests, layout) lives in ``versions.py``.
+seeds, compliance tests, layout, the images SDXL must ship) lives in ``versions.py``.
+rnnt is the exception: it is in no round from v5.0 on, and its values come from the
+single-file ``submission_checker.py`` of v3.1 (the same in v4.x's ``MODEL_CONFIG["v4.0"]``);
+where v3.1 differs for every benchmark (the Offline minimum of samples per query, the
+Server metric), ``versions.V3_1`` says so.
 
 Only the benchmarks this suite can run (and dlrm-v2, which shares their rules) are
 tabled. A benchmark a round lists but this table lacks is reported as "no rules",
@@ -32,6 +36,11 @@ ACC_PATTERN = {
     "ROUGEL": r".*'rougeL':\s+'?([\d.]+)'?.*",
     "GEN_LEN": r".*'gen_len':\s([\d.]+).*",
     "TOKENS_PER_SAMPLE": r".*'tokens_per_sample':\s([\d.]+).*",
+    # accuracy_coco.py prints "Accuracy Results: {'FID_SCORE': ..., 'CLIP_SCORE': ...}"
+    "CLIP_SCORE": r".*'CLIP_SCORE':\s+'?([\d.]+).*",
+    "FID_SCORE": r".*'FID_SCORE':\s+'?([\d.]+).*",
+    # rnnt's accuracy_eval.py line; the v3.1 checker keys this pattern "WER", later ones "ACCURACY"
+    "ACCURACY": r"Word Error Rate\:.*, accuracy=([0-9\.]+)%",
 }
 
 # RESULT_FIELD_NEW: the detail-log key that is the scenario's metric.
@@ -62,13 +71,21 @@ class BenchmarkRules:
     # scenario -> detail key replacing RESULT_FIELD (LLMs report tokens/s)
     result_fields: dict = field(default_factory=dict)
     accuracy_sample_count: int | None = None  # when it differs from the dataset size
+    # TEST01 fallback: allowed |1 - baseline/compliance| x 100 per metric (accuracy-delta-perc);
+    # a metric not listed gets 1, or 0.1 for a 99.9 variant (Config.get_delta_perc)
+    test01_delta_perc: dict = field(default_factory=dict)
 
     @property
     def is_llm(self) -> bool:
         return self.llm_latency_limits is not None
 
-    def result_field(self, scenario: str) -> str | None:
-        return self.result_fields.get(scenario, RESULT_FIELD.get(scenario))
+    def result_field(self, scenario: str, round_fields: dict | None = None) -> str | None:
+        """The metric's detail key: the benchmark's own (LLM tokens/s), else the round's
+        (``round_fields``: v3.1 reads Server from another key), else RESULT_FIELD."""
+        return self.result_fields.get(scenario) or (round_fields or {}).get(scenario) or RESULT_FIELD.get(scenario)
+
+    def test01_delta(self, metric: str) -> float:
+        return self.test01_delta_perc.get(metric, 0.1 if "99.9" in self.name else 1.0)
 
     @property
     def expected_accuracy_samples(self) -> int:
@@ -120,6 +137,25 @@ def _llama2(ratio: float, name: str) -> BenchmarkRules:
     )
 
 
+def _sdxl() -> BenchmarkRules:
+    # A band, not a floor: FID's lower value is its target (>=) and its upper one the
+    # limit (>), as CLIP's; the checker gives both as literals, not reference x ratio.
+    return BenchmarkRules(
+        "stable-diffusion-xl", (("CLIP_SCORE", 31.68631873), ("FID_SCORE", 23.01085758)), 5000, 5000,
+        {"SingleStream": 1024, "Server": 270336, "Offline": 1}, 5000,
+        upper_limits=(("CLIP_SCORE", 31.81331801), ("FID_SCORE", 23.95007626)),
+        latency_constraint_ns={"Server": 20000000000}, test01_delta_perc={"CLIP_SCORE": 1.0, "FID_SCORE": 2.0},
+    )
+
+
+def _rnnt() -> BenchmarkRules:
+    # 2513 samples/query is OFFLINE_MIN_SPQ_SINCE_V4's; the v3.1 checker itself asks
+    # 24576 of every Offline run (versions.V3_1.offline_min_samples_per_query).
+    return BenchmarkRules("rnnt", (("ACCURACY", (100 - 7.452) * 0.99),), 2513, 2513,
+                          {"SingleStream": 1024, "Server": 270336, "Offline": 1}, 2513,
+                          latency_constraint_ns={"Server": 1000000000})
+
+
 BENCHMARKS: dict[str, BenchmarkRules] = {
     rules.name: rules
     for rules in (
@@ -132,5 +168,6 @@ BENCHMARKS: dict[str, BenchmarkRules] = {
         _unet(0.99, "3d-unet-99"), _unet(0.999, "3d-unet-99.9"),
         _gptj(0.99, "gptj-99"), _gptj(0.999, "gptj-99.9"),
         _llama2(0.99, "llama2-70b-99"), _llama2(0.999, "llama2-70b-99.9"),
+        _sdxl(), _rnnt(),
     )
 }

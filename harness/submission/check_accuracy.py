@@ -8,6 +8,11 @@ original's sha256 and that the tree's log is exactly what truncating the origina
 gives, so a log or accuracy.txt edited after hashing is rejected. Without the original
 a log that was never truncated is compared with its hash directly; a truncated one
 cannot be verified and gets a note.
+
+SDXL must also ship some of its pictures (``extra_files_check``, the round's
+``REQUIRED_ACC_BENCHMARK``): ``accuracy/images/`` holding a file per listed qsl index,
+named ``<index>.<ext>`` (the checker compares the part before the first dot). The
+checker applies this in the open division too, and skips a round it lists nothing for.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from pathlib import Path
 from harness.logs.detail import LogFormatError, parse_detail
 from harness.submission.benchmarks import ACC_PATTERN, BenchmarkRules
 from harness.submission.check_performance import loadgen_errors
-from harness.submission.layout import REQUIRED_ACC_FILES, files_diff, list_files
+from harness.submission.layout import IMAGES_DIR, REQUIRED_ACC_FILES, files_diff, list_files
 from harness.submission.truncate import (
     ELLIPSIS, HASH_LINE, MAX_ACCURACY_LOG_SIZE, VIEWABLE_SIZE, hash_lines, truncated_bytes,
 )
@@ -58,9 +63,10 @@ def accuracy_values(lines: list[str], rules: BenchmarkRules) -> tuple[dict, list
     return found, problems
 
 
-def check_accuracy(acc_dir: Path, rules: BenchmarkRules, *, division: str,
-                   original_log: Path | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(problems, notes) for one accuracy folder."""
+def check_accuracy(acc_dir: Path, rules: BenchmarkRules, *, division: str, original_log: Path | None,
+                   required_images: tuple[str, ...] = ()) -> tuple[list[tuple[str, str]], list[str]]:
+    """(problems, notes) for one accuracy folder; ``required_images``: the qsl indices
+    whose pictures the round wants in ``images/``."""
     problems: list[tuple[str, str]] = []
     notes: list[str] = []
     if not acc_dir.is_dir():
@@ -99,7 +105,23 @@ def check_accuracy(acc_dir: Path, rules: BenchmarkRules, *, division: str,
                 notes.append(f"{log_path}: {found[1]}")
             elif found:
                 problems.append(found)
+    problems += _image_rules(acc_dir, rules, required_images)
     return problems, notes
+
+
+def _image_rules(acc_dir: Path, rules: BenchmarkRules, required: tuple[str, ...]) -> list[tuple[str, str]]:
+    if not required:
+        return []
+    folder = acc_dir / IMAGES_DIR
+    if not folder.is_dir():
+        return [("accuracy-images", f"{acc_dir} has no {IMAGES_DIR}/ folder; {rules.name} must ship the pictures of "
+                                    f"qsl_idx {', '.join(required)} as {IMAGES_DIR}/<qsl_idx>.png")]
+    stems = {name.split(".")[0] for name in list_files(folder)}
+    missing = [index for index in required if index not in stems]
+    if not missing:
+        return []
+    return [("accuracy-images", f"{folder} lacks the pictures of qsl_idx {', '.join(missing)} (this round's "
+                                f"list: {', '.join(required)}); save them as <qsl_idx>.png beside the accuracy log")]
 
 
 def _detail_rules(detail, rules: BenchmarkRules) -> list[tuple[str, str]]:

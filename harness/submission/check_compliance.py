@@ -8,11 +8,15 @@ The tests a benchmark needs come from the round's ``models_TEST0x`` lists. Each
   most 1% (0.1% for the 99.9 variants)), ``verify_performance.txt`` with ``TEST PASS``,
   ``performance/run_1/`` with exactly the summary and detail logs;
 * TEST04: ``verify_performance.txt`` and ``performance/run_1/`` as for TEST01;
+* TEST05 (v3.1 only): as TEST04, its run logging the round's ``test05_seeds``;
 * TEST06: ``verify_accuracy.txt`` with the first-token, EOS and sample-length lines.
 
-The performance logs of TEST01 and TEST04 go through the performance rules again (the
-"Multiple conf files" error that audit.config causes is allowed there). The open
-division needs no compliance tests.
+The performance logs of TEST01, TEST04 and TEST05 go through the performance rules
+again (the "Multiple conf files" error that audit.config causes is allowed there). The
+open division needs no compliance tests. The v3.1 checker (``check_compliance_acc_dir``)
+also wants ``TEST01/accuracy/`` to hold exactly the log and an ``accuracy.txt`` when the
+test passed (and the fallback's two files besides when it did not); later checkers look
+into that folder only for the fallback.
 """
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ from harness.submission.check_performance import check_performance
 from harness.submission.layout import REQUIRED_PERF_FILES, files_diff, list_files
 from harness.submission.versions import Version
 
-REQUIRED_TEST01_ACC_FILES = ("mlperf_log_accuracy.json", "accuracy.txt", "baseline_accuracy.txt",
-                             "compliance_accuracy.txt")
+REQUIRED_TEST01_ACC_FILES_1 = ("mlperf_log_accuracy.json", "accuracy.txt")
+REQUIRED_TEST01_ACC_FILES = (*REQUIRED_TEST01_ACC_FILES_1, "baseline_accuracy.txt", "compliance_accuracy.txt")
+PERFORMANCE_TESTS = ("TEST01", "TEST04", "TEST05")
 TEST06_LINES = (("First token check pass: True", "First token check pass: Skipped"), ("EOS check pass: True",),
                 ("Sample length check pass: True",))
 
@@ -49,9 +54,25 @@ def check_compliance(comp_dir: Path, rules: BenchmarkRules, version: Version, *,
             continue
         if test in ("TEST01", "TEST06"):
             problems += _verify_accuracy(test, test_dir, rules)
-        if test in ("TEST01", "TEST04"):
+        if test == "TEST01" and version.layout == "v3":
+            problems += _v3_test01_files(test_dir)
+        if test in PERFORMANCE_TESTS:
             problems += _verify_performance(test, test_dir, rules, version, scenario, division, category)
     return problems
+
+
+def _v3_test01_files(test_dir: Path) -> list[tuple[str, str]]:
+    """v3.1: TEST01/accuracy/ holds the log and accuracy.txt (plus the fallback's files)."""
+    verify = test_dir / "verify_accuracy.txt"
+    passed = verify.is_file() and any("TEST PASS" in line for line in _lines(verify))
+    wanted = REQUIRED_TEST01_ACC_FILES_1 if passed else REQUIRED_TEST01_ACC_FILES
+    acc_dir = test_dir / "accuracy"
+    diff = files_diff(list_files(acc_dir), wanted)
+    if acc_dir.is_dir() and not diff:
+        return []
+    return [("compliance-TEST01", f"{acc_dir} must hold exactly {', '.join(wanted)} for the v3.1 checker"
+                                  + (f" (missing or extra: {', '.join(sorted(diff))})" if diff else "")
+                                  + "; accuracy.txt is the accuracy script's output on TEST01's log")]
 
 
 def _verify_accuracy(test: str, test_dir: Path, rules: BenchmarkRules) -> list[tuple[str, str]]:
@@ -74,8 +95,8 @@ def _test01_fallback(test_dir: Path, rules: BenchmarkRules) -> list[tuple[str, s
     if not acc_dir.is_dir() or diff:
         return [(rule, "TEST01 verify_accuracy.txt does not say TEST PASS, and accuracy/ lacks the "
                        f"baseline/compliance accuracy files for the fallback ({', '.join(sorted(diff))})")]
-    delta_allowed = 0.1 if "99.9" in rules.name else 1.0
     for metric, _ in rules.targets:
+        delta_allowed = rules.test01_delta(metric)
         baseline = _metric(acc_dir / "baseline_accuracy.txt", metric)
         compliance = _metric(acc_dir / "compliance_accuracy.txt", metric)
         if not baseline or not compliance:
@@ -116,7 +137,9 @@ def _verify_performance(test: str, test_dir: Path, rules: BenchmarkRules, versio
             log = parse_detail(detail)
         except LogFormatError as exc:
             return problems + [(rule, str(exc))]
+        # checker: config.test05_seeds when the path names TEST05, else the round's seeds
+        seeds = version.test05_seeds if test == "TEST05" else None
         found, _ = check_performance(log, rules, version, scenario_folder=scenario, division=division,
-                                     category=category, compliance=True)
+                                     category=category, compliance=True, seeds=seeds)
         problems += [(rule, f"{test} performance run: [{r}] {m}") for r, m in found]
     return problems

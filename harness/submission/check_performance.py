@@ -57,8 +57,10 @@ def loadgen_errors(detail: DetailLog, *, compliance: bool = False) -> list[tuple
 
 
 def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version, *, scenario_folder: str,
-                      division: str, category: str, compliance: bool = False) -> tuple[list, float | None]:
-    """(problems, the result's metric in the checker's units: samples/s, tokens/s or ms)."""
+                      division: str, category: str, compliance: bool = False,
+                      seeds: dict | None = None) -> tuple[list, float | None]:
+    """(problems, the result's metric in the checker's units: samples/s, tokens/s or ms).
+    ``seeds``: what the run must log instead of the round's (a TEST05 run's own seeds)."""
     problems: list[tuple[str, str]] = []
     log = _Log(detail, problems)
     values = detail.values
@@ -77,7 +79,7 @@ def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version
     if psc is not None and psc < rules.performance_sample_count:
         problems.append(("performance-sample-count", f"effective_performance_sample_count {psc:g} < "
                                                      f"{rules.performance_sample_count} for {rules.name}"))
-    for name, expected in version.seeds.items():
+    for name, expected in (seeds or version.seeds).items():
         found = values.get(f"effective_{name}")
         if found != expected:
             problems.append(("seeds", f"effective_{name} is {found}, {version.name} needs {expected}"))
@@ -102,15 +104,16 @@ def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version
             problems.append(("min-query-count", f"effective_min_query_count {found:g} < {required}"))
     if scenario == "Offline" and division == "closed":
         spq = log.number("effective_samples_per_query", "samples-per-query")
-        if spq is not None and spq < rules.offline_min_samples_per_query:
-            problems.append(("samples-per-query", f"effective_samples_per_query {spq:g} < "
-                                                  f"{rules.offline_min_samples_per_query} (Offline, closed)"))
+        minimum = version.offline_minimum(rules.offline_min_samples_per_query)
+        if spq is not None and spq < minimum:
+            problems.append(("samples-per-query", f"effective_samples_per_query {spq:g} < {minimum} (Offline, "
+                                                  f"closed, {version.name})"))
     duration = log.number("effective_min_duration_ms", "min-duration")
     if duration is not None and duration < TEST_DURATION_MS:
         problems.append(("min-duration", f"effective_min_duration_ms {duration:g} < {TEST_DURATION_MS} "
                                          "(runs must last at least 600 s)"))
     problems += _llm_rule(values, rules, scenario_folder if scenario_folder == "Interactive" else scenario)
-    return problems, _metric(values, rules, scenario, problems)
+    return problems, _metric(values, rules, scenario, problems, version)
 
 
 def _scenario_rule(scenario: str, folder: str, category: str) -> list[tuple[str, str]]:
@@ -142,8 +145,8 @@ def _llm_rule(values: dict, rules: BenchmarkRules, scenario: str) -> list[tuple[
                                 f"{limits['tpot']} ns for {rules.name} {scenario}")]
 
 
-def _metric(values: dict, rules: BenchmarkRules, scenario: str, problems: list) -> float | None:
-    key = rules.result_field(scenario)
+def _metric(values: dict, rules: BenchmarkRules, scenario: str, problems: list, version: Version) -> float | None:
+    key = rules.result_field(scenario, version.result_fields)
     value = _number(values.get(key)) if key else None
     if value is None:
         problems.append(("metric", f"the detail log has no {key or 'metric for ' + scenario}"))

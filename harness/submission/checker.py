@@ -3,8 +3,9 @@
 Walks ``<division>/<submitter>/results/<system>/<benchmark>/<scenario>`` like the
 checker's loader and applies, per result: the scenario rules (closed division), the
 performance rules, the accuracy rules, the compliance rules, and the measurements
-files; per system: the system description and the code folder. The round is the one
-given, or the newest whose benchmark list and layout fit the tree.
+files; per system: the system description and the code folder; for a v3.1 tree also
+that checker's folder rules (legacy_v3.py). The round is the one given, or the newest
+whose benchmark list and layout fit the tree.
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from harness.submission.check_accuracy import check_accuracy
 from harness.submission.check_compliance import check_compliance
 from harness.submission.check_performance import check_performance
 from harness.submission.layout import (
-    DIVISIONS, OPTIONAL_PERF_FILES, REQUIRED_MEASURE_FILES, REQUIRED_PERF_FILES, SubmissionLayout, files_diff,
-    list_dirs, list_files,
+    DIVISIONS, OPTIONAL_PERF_FILES, REQUIRED_PERF_FILES, SubmissionLayout, files_diff, list_dirs, list_files,
 )
+from harness.submission.legacy_v3 import folder_rules
 from harness.submission.problems import Report
 from harness.submission.system_desc import check_description, is_placeholder
 from harness.submission.versions import NEWEST_FIRST, VERSIONS, Version, VersionError
@@ -43,8 +44,8 @@ def _layouts(root: Path) -> list[tuple[SubmissionLayout, list[str]]]:
 
 def infer_version(root: Path) -> Version:
     """The round of a tree: among the rounds that have every benchmark folder of the tree
-    in its layout (compliance/ or measurements/ folders mean a v5.x tree), the newest whose
-    seeds the performance logs carry (each round has its own), else the newest."""
+    in its layout (compliance/ or measurements/ folders mean a v3.1 or v5.x tree), the
+    newest whose seeds the performance logs carry (each round has its own), else the newest."""
     benchmarks, v5_style, seeds = set(), False, set()
     for layout, systems in _layouts(root):
         v5_style |= (layout.base / "compliance").is_dir() or (layout.base / "measurements").is_dir()
@@ -54,7 +55,7 @@ def infer_version(root: Path) -> Version:
                 for scenario in list_dirs(layout.results_root() / system / benchmark):
                     seeds.add(_logged_qsl_seed(layout.performance_dir(system, benchmark, scenario)))
     fitting = [VERSIONS[name] for name in NEWEST_FIRST
-               if (VERSIONS[name].layout == "v5") == v5_style
+               if (VERSIONS[name].layout != "v6") == v5_style
                and all(VERSIONS[name].official_name(b) for b in benchmarks)]
     if not fitting:
         raise VersionError(f"{root}: no checker round has all of {', '.join(sorted(benchmarks)) or 'no benchmarks'} "
@@ -89,6 +90,9 @@ def check_tree(root: Path, *, version: Version | None = None, originals: Path | 
         report.add("submission", "tree", f"{root} has no <division>/<submitter>/results/<system> folder")
     for bare, systems in layouts:
         layout = SubmissionLayout(root, bare.division, bare.submitter, version.layout)
+        if version.layout == "v3":
+            for rule, message in folder_rules(layout.base):
+                report.add("submission", rule, message)
         for system in systems:
             _check_system(layout, system, version, report, originals)
     return report
@@ -96,7 +100,7 @@ def check_tree(root: Path, *, version: Version | None = None, originals: Path | 
 
 def _check_system(layout: SubmissionLayout, system: str, version: Version, report: Report,
                   originals: Path | None) -> None:
-    description = _system_description(layout, system, report)
+    description = _system_description(layout, system, report, version)
     category = str(description.get("system_type", "")) if description else ""
     if not layout.code_dir().is_dir():
         report.add(system, "code-dir", f"{layout.code_dir()} does not exist (the checker needs the code folder)")
@@ -110,10 +114,10 @@ def _check_system(layout: SubmissionLayout, system: str, version: Version, repor
                 report.add(scope, "benchmark", f"{benchmark} is not a benchmark of {version.name}")
             continue
         rules = BENCHMARKS.get(official)
-        if rules is None:
+        if rules is None or not version.covers(official):
+            where = "benchmarks.py" if rules is None else f"versions.py, round {version.name}"
             for scope in scopes:
-                report.add(scope, "benchmark", f"this tool has no rules for {official} (harness/submission/"
-                                               "benchmarks.py)")
+                report.add(scope, "benchmark", f"this tool has no rules for {official} (harness/submission/{where})")
             continue
         if layout.division == "closed" and category:
             for scope, rule, message in _scenario_rules(version, official, category, scenarios, system, benchmark):
@@ -132,7 +136,7 @@ def _check_result(layout: SubmissionLayout, system: str, benchmark: str, scenari
     if originals is not None:
         original = originals / layout.accuracy_dir(*where).relative_to(layout.root) / "mlperf_log_accuracy.json"
     problems, notes = check_accuracy(layout.accuracy_dir(*where), rules, division=layout.division,
-                                     original_log=original)
+                                     original_log=original, required_images=version.accuracy_images.get(rules.name, ()))
     found += problems
     report.notes.extend(notes)
     found += check_compliance(layout.compliance_dir(*where), rules, version, scenario=scenario,
@@ -142,7 +146,7 @@ def _check_result(layout: SubmissionLayout, system: str, benchmark: str, scenari
         report.add(scope, rule, message)
 
 
-def _system_description(layout: SubmissionLayout, system: str, report: Report) -> dict | None:
+def _system_description(layout: SubmissionLayout, system: str, report: Report, version: Version) -> dict | None:
     path = layout.system_json(system)
     if not path.is_file():
         report.add(system, "system-description", f"{path} is missing")
@@ -155,7 +159,8 @@ def _system_description(layout: SubmissionLayout, system: str, report: Report) -
     if not isinstance(description, dict):
         report.add(system, "system-description", f"{path} is not a JSON object")
         return None
-    for rule, message in check_description(description, division=layout.division, submitter=layout.submitter):
+    for rule, message in check_description(description, division=layout.division, submitter=layout.submitter,
+                                           network_card_field=version.network_card_field):
         report.add(system, rule, f"{path.name}: {message}")
     return description
 
@@ -209,7 +214,7 @@ def _check_performance_dir(layout, system, benchmark, scenario, rules, version, 
                                       category=category or "datacenter")
     if metric is not None:
         unit = "ms" if scenario in ("SingleStream", "MultiStream") else (
-            "tokens/s" if "token" in (rules.result_field(scenario) or "") else "samples/s")
+            "tokens/s" if "token" in (rules.result_field(scenario, version.result_fields) or "") else "samples/s")
         report.metrics[scope] = f"{metric:.6g} {unit}"
     return problems + found
 
@@ -234,7 +239,10 @@ def _measurements(layout: SubmissionLayout, system: str, benchmark: str, scenari
         elif data is not None:
             problems.append(("measurements", f"{path} is not a JSON object"))
     files = list_files(folder)
-    for name in REQUIRED_MEASURE_FILES:
+    code = layout.benchmark_code_dir(benchmark)
+    if code is not None and not code.is_dir():
+        problems.append(("code-dir", f"{code} does not exist (the v3.1 checker wants code/<benchmark>/)"))
+    for name in layout.measure_files:
         if name not in files:
             problems.append(("measurements", f"{folder} lacks {name}"))
         elif (folder / name).stat().st_size == 0:

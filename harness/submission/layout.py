@@ -8,6 +8,9 @@ v6.x: everything of a result in ``results/<system>/<benchmark>/<scenario>/`` (TE
 measurements.json, user.conf, README.md beside accuracy/ and performance/); the code
 under ``src/``. Both: ``systems/<system>.json``. No round from v5.0 on asks for
 mlperf.conf among the measurements files (``REQUIRED_MEASURE_FILES``), so none is written.
+v3 (the single-file checker of v3.1): v5's trees, plus ``mlperf.conf`` among the
+measurements files and a ``code/<benchmark>/`` folder per benchmark
+(``check_measurement_dir`` looks for ``code/<benchmark>/<implementation>`` or its parent).
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ REQUIRED_PERF_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 OPTIONAL_PERF_FILES = ("mlperf_log_accuracy.json",)
 REQUIRED_ACC_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json")
 REQUIRED_MEASURE_FILES = ("user.conf", "README.md")
+REQUIRED_MEASURE_FILES_V3 = ("mlperf.conf", "user.conf", "README.md")
+IMAGES_DIR = "images"  # accuracy/images/: the pictures SDXL ships (REQUIRED_ACC_BENCHMARK)
 # utils.files_diff never counts these as extra
 ALWAYS_OPTIONAL_FILES = ("mlperf_log_trace.json", "results.json", ".gitkeep")
 DIVISIONS = ("closed", "open")
@@ -30,7 +35,7 @@ class SubmissionLayout:
     root: Path
     division: str
     submitter: str
-    style: str  # "v5" | "v6"
+    style: str  # "v3" | "v5" | "v6"
 
     @property
     def base(self) -> Path:
@@ -44,6 +49,14 @@ class SubmissionLayout:
 
     def code_dir(self) -> Path:
         return self.base / ("src" if self.style == "v6" else "code")
+
+    def benchmark_code_dir(self, benchmark: str) -> Path | None:
+        """v3: the per-benchmark code folder the checker requires; later rounds ask none."""
+        return self.code_dir() / benchmark if self.style == "v3" else None
+
+    @property
+    def measure_files(self) -> tuple[str, ...]:
+        return REQUIRED_MEASURE_FILES_V3 if self.style == "v3" else REQUIRED_MEASURE_FILES
 
     def documentation_dir(self) -> Path:
         return self.base / "documentation"

@@ -2,7 +2,9 @@
 
 Field lists: ``SYSTEM_DESC_REQUIRED_FIELDS`` and ``SYSTEM_DESC_MEANINGFUL_RESPONSE_REQUIRED_FIELDS``
 of the checker's constants.py (the second: fields that must not be empty). The checker
-also wants ``status`` in ``VALID_AVAILABILITIES`` and a valid ``system_type``.
+also wants ``status`` in ``VALID_AVAILABILITIES`` and a valid ``system_type``. The v3.1
+checker spells one field ``host_networking_card_count`` (``SYSTEM_DESC_REQUIRED_FIELDS_SINCE_V3_1``)
+where later ones write ``host_network_card_count``: ``network_card_field`` names the round's.
 
 What the runs' results.json (``machine``, ``versions``, each case's backend settings)
 and this machine can tell is filled in; the machine is read (``/proc/cpuinfo``,
@@ -40,6 +42,11 @@ MEANINGFUL_FIELDS = (
 VALID_AVAILABILITIES = ("available", "preview", "rdi")
 VALID_SYSTEM_TYPES = ("datacenter", "edge", "datacenter,edge", "edge,datacenter")
 PLACEHOLDER_PREFIX = "TO FILL:"
+NETWORK_CARD_FIELD = "host_network_card_count"
+
+
+def _spelled(fields: tuple[str, ...], network_card_field: str) -> tuple[str, ...]:
+    return tuple(network_card_field if f == NETWORK_CARD_FIELD else f for f in fields)
 ACCELERATOR_FIELDS = ("accelerator_model_name", "accelerator_memory_capacity", "accelerator_host_interconnect",
                       "accelerator_memory_configuration", "accelerator_interconnect", "accelerator_frequency",
                       "accelerator_interconnect_topology", "accelerator_on-chip_memories")
@@ -134,7 +141,8 @@ def _software(versions: dict, machine: dict) -> str:
 
 
 def describe_system(*, division: str, submitter: str, system: str, category: str, machines: list[dict],
-                    versions: dict, cases: list[dict], run_dirs: list[Path]) -> tuple[dict, list[str]]:
+                    versions: dict, cases: list[dict], run_dirs: list[Path],
+                    network_card_field: str = NETWORK_CARD_FIELD) -> tuple[dict, list[str]]:
     """The description and notes on where its facts came from.
 
     ``machines``: the ``machine`` block of every results.json used; ``cases``: the case
@@ -187,7 +195,7 @@ def describe_system(*, division: str, submitter: str, system: str, category: str
         "host_storage_capacity": known(storage, "storage size"),
         "host_storage_type": placeholder("storage type, e.g. NVMe SSD"),
         "host_networking": "N/A" if len(nodes) <= 1 else placeholder("networking"),
-        "host_network_card_count": "N/A" if len(nodes) <= 1 else placeholder("network cards"),
+        network_card_field: "N/A" if len(nodes) <= 1 else placeholder("network cards"),
         "host_networking_topology": "N/A" if len(nodes) <= 1 else placeholder("network topology"),
         "accelerators_per_node": 0 if cpu_only else placeholder("accelerators per node"),
         "cooling": placeholder("cooling, e.g. air"),
@@ -206,16 +214,18 @@ def describe_system(*, division: str, submitter: str, system: str, category: str
     return {k: desc[k] for k in sorted(desc)}, notes
 
 
-def check_description(description: dict, *, division: str, submitter: str) -> list[tuple[str, str]]:
+def check_description(description: dict, *, division: str, submitter: str,
+                      network_card_field: str = NETWORK_CARD_FIELD) -> list[tuple[str, str]]:
     """(rule, message) for every way the description fails the checker's SystemCheck,
     placeholders counted as missing answers."""
     problems = []
-    for key in REQUIRED_FIELDS:
+    meaningful = _spelled(MEANINGFUL_FIELDS, network_card_field)
+    for key in _spelled(REQUIRED_FIELDS, network_card_field):
         if key not in description:
             problems.append(("system-description", f"field {key} is missing"))
         elif is_placeholder(description[key]):
             problems.append(("system-description", f"field {key} is still a placeholder: {description[key]}"))
-        elif key in MEANINGFUL_FIELDS and description[key] in ("", None):
+        elif key in meaningful and description[key] in ("", None):
             problems.append(("system-description", f"field {key} needs a meaningful value but is empty"))
     status = str(description.get("status", ""))
     if not is_placeholder(status) and status.lower() not in VALID_AVAILABILITIES:

@@ -1,9 +1,11 @@
 """Write the submission tree from grouped runs (``write_tree``).
 
 Per result: performance/run_1 (summary and detail logs), accuracy/ (summary, detail,
-accuracy.txt with its hash line, the truncated accuracy log), the compliance test
-folders copied from the compliance cases' ``TEST0x/`` subfolders, and the measurements
-files (user.conf as the run used it, README.md, the measurements JSON). Per system:
+accuracy.txt with its hash line, the truncated accuracy log, and the ``images/`` an SDXL
+accuracy run saved beside its log), the compliance test folders copied from the
+compliance cases' ``TEST0x/`` subfolders, and the measurements files (user.conf as the
+run used it, README.md, the measurements JSON; for v3.1 also mlperf.conf and
+``code/<benchmark>/<implementation>/``, legacy_v3.py). Per system:
 ``systems/<system>.json``. Per submitter: the code folder and documentation/.
 
 Untruncated accuracy logs go to the originals folder (beside the tree, never inside
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.submission.inputs import Case, ResultInput, Run
-from harness.submission.layout import SubmissionLayout
+from harness.submission.layout import IMAGES_DIR, SubmissionLayout
+from harness.submission.legacy_v3 import code_readme_text, mlperf_conf_text
 from harness.submission.system_desc import describe_system, placeholder
 from harness.submission.truncate import truncate_into
 from harness.submission.versions import Version
@@ -81,7 +84,8 @@ def write_tree(spec: TreeSpec, runs: list[Run], results: dict[tuple[str, str], R
     description, notes = describe_system(
         division=spec.division, submitter=spec.submitter, system=spec.system, category=spec.category,
         machines=[run.machine for run in runs], versions=runs[-1].versions if runs else {},
-        cases=[c.record for c in used_cases], run_dirs=[run.path for run in runs])
+        cases=[c.record for c in used_cases], run_dirs=[run.path for run in runs],
+        network_card_field=spec.version.network_card_field)
     description.update(spec.system_overrides)
     written.description = description
     written.notes += notes
@@ -123,6 +127,8 @@ def _copy_files(source: Path, dest: Path, names: tuple[str, ...]) -> None:
 def _write_accuracy(case: Case, layout: SubmissionLayout, spec: TreeSpec, args: tuple[str, str, str]) -> None:
     dest = layout.accuracy_dir(*args)
     _copy_files(case.log_path, dest, PERF_FILES)
+    if (case.log_path / IMAGES_DIR).is_dir():  # SDXL's pictures; the check says which the round wants
+        shutil.copytree(case.log_path / IMAGES_DIR, dest / IMAGES_DIR)
     original = case.log_path / "mlperf_log_accuracy.json"
     text_path = case.log_path / "accuracy.txt"
     if not original.is_file():
@@ -177,6 +183,15 @@ def _write_measurements(result: ResultInput, layout: SubmissionLayout, spec: Tre
     (folder / "README.md").write_text(_readme(result, case, spec.version), encoding="utf-8")
     name = layout.measurements_json_name(spec.system, case.implementation, result.scenario)
     _write_json(folder / name, _measurements_json(case))
+    code = layout.benchmark_code_dir(args[1])
+    if code is not None:  # v3.1 only
+        user_conf = conf.read_text(encoding="utf-8", errors="replace") if conf.is_file() else ""
+        (folder / "mlperf.conf").write_text(mlperf_conf_text(user_conf, (case.run.versions or {}).get("loadgen")),
+                                            encoding="utf-8")
+        commit = str((case.run.versions or {}).get("project_commit"))
+        (code / case.implementation).mkdir(parents=True, exist_ok=True)
+        (code / case.implementation / "README.md").write_text(
+            code_readme_text(args[1], case.implementation, [commit]), encoding="utf-8")
 
 
 def _write_json(path: Path, data: dict) -> None:

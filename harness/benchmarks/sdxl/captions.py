@@ -13,7 +13,7 @@ in double quotes may hold tabs); the csv module reads that dialect too. A
 row's ``caption`` is what the model is given and what the CLIP score
 compares with; ``file_name`` names its picture. The checker also wants ten
 of the generated pictures saved (``images/<qsl_idx>.png``): sample 0 and
-the ids of MLPerf's ``tools/sample_ids.txt`` (``SAMPLE_IDS``); a dataset
+the ids each round's checker names (``SAMPLE_IDS``: every round's); a dataset
 folder may hold its own ``sample_ids.txt`` (the proxy's does: its ids lie
 within its 128 captions).
 """
@@ -34,8 +34,17 @@ SAMPLE_IDS_FILE = "sample_ids.txt"
 # The columns tools/coco.py writes (coco_url came later; the committed captions.tsv lacks it).
 FIELDS = ("id", "image_id", "caption", "height", "width", "file_name")
 INTEGER_FIELDS = ("id", "image_id", "height", "width")
-# text_to_image/tools/sample_ids.txt (the checker's v5.0 list); accuracy_coco.py saves sample 0 too.
-SAMPLE_IDS = (4459, 4015, 2705, 1682, 4048, 4683, 3757, 1578, 3319, 95)
+# The ten pictures each round's checker wants in the accuracy folder
+# (REQUIRED_ACC_BENCHMARK["stable-diffusion-xl"][round]["images"]; v5.0's is
+# text_to_image/tools/sample_ids.txt), in the checker's order.
+CHECKER_IMAGE_IDS = {
+    "v5.0": (4459, 4015, 2705, 1682, 4048, 4683, 3757, 1578, 3319, 95),
+    "v5.1": (2747, 2235, 2165, 1515, 1538, 1367, 2419, 4629, 3657, 4532),
+    "v6.0": (1311, 2476, 3644, 2188, 4114, 52, 388, 1195, 3427, 2289),
+}
+# A run on the real captions saves every round's (accuracy_coco.py saves sample 0
+# too): its accuracy folder then fits the tree of whichever round it is submitted to.
+SAMPLE_IDS = tuple(dict.fromkeys(i for ids in CHECKER_IMAGE_IDS.values() for i in ids))
 LATENT_CHANNELS = 4
 VAE_SCALE_FACTOR = 8
 LAYOUT = "captions/captions.tsv, latents/latents.pt (or .npy)"

@@ -25,7 +25,7 @@ from .datasets.vocabulary import TOKENIZER_FILES, check_model_vocabulary
 from .identity import content_files, same_content
 from .references import ReferenceChoice, ReferenceError, choose_reference
 from .registry import Benchmark
-from .registry.parts import dataset_format, scorer
+from .registry.parts import dataset_format, qualify, scorer
 
 SOURCES = ("proxy", "real")
 
@@ -69,6 +69,10 @@ def model_options(bench: Benchmark, backend: str, precision: str, model_source: 
     if model_source != "proxy" and artifact is not None:
         backend_options.update(artifact.options)
         task_options.update(artifact.task_options)
+    if isinstance(backend_options.get("architecture"), str):
+        # a module of the family folder ("model:TinyDLRM") by its importable name;
+        # the child registers the folder's package when it makes the task, before the model loads
+        backend_options["architecture"] = qualify(backend_options["architecture"], bench.home, "architecture")
     return backend_options, task_options
 
 

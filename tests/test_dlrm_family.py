@@ -19,6 +19,7 @@ pytest.importorskip("sklearn", reason="the AUC is sklearn's roc_auc_score, as ac
 
 from harness.backends.base import BackendConfig, ModelContractError  # noqa: E402
 from harness.datasets.base import DatasetRequest  # noqa: E402
+from harness.provision import model_options  # noqa: E402
 from harness.registry.loader import load_family  # noqa: E402
 from harness.registry.parts import dataset_format, resolve, scorer, task_class  # noqa: E402
 from harness.runner.contract import check_contract  # noqa: E402
@@ -86,7 +87,7 @@ def load_backend(bench, kind: str, task):
     backend = cls()
     backend.load(BackendConfig(PROXY / support.proxy_models["fp32"], threads=1, inputs=task.inputs,
                                outputs=task.outputs, contract_outputs=task.contract_outputs,
-                               options=dict(support.options)))
+                               options=model_options(bench, kind, "fp32", "proxy")[0]))
     return backend
 
 

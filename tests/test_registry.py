@@ -169,3 +169,25 @@ def test_a_part_that_is_not_module_colon_name_is_refused(tmp_path):
 def test_home_is_set_by_the_loader_only(tmp_path):
     with pytest.raises(RegistryError, match="'home' is set by the loader"):
         load_benchmark(_write(tmp_path, 'home = "/elsewhere"\n' + textwrap.dedent(BASE)))
+
+
+def test_a_backend_option_naming_a_module_of_the_family_folder_is_qualified(tmp_path):
+    import importlib
+    import shutil
+
+    from harness.provision import model_options
+    from harness.registry import load_registry
+    from harness.registry.parts import qualify
+
+    dlrm = load_registry()["dlrm-v2-99"]
+    assert dlrm.backends["pytorch"].options["architecture"] == "model:TinyDLRM"  # as the family writes it
+    options, _ = model_options(dlrm, "pytorch", "fp32", "proxy")
+    assert options["architecture"] == "harness.benchmarks.dlrm.model:TinyDLRM"
+    # an importable name stays as it is; so does a module the folder lacks
+    assert qualify("harness.models.torch_bert:TorchBert", dlrm.home) == "harness.models.torch_bert:TorchBert"
+    # the same folder anywhere else (a --mlperf-registry family) gets a package of its own
+    copy = tmp_path / "my_dlrm"
+    shutil.copytree(dlrm.home_dir, copy, ignore=shutil.ignore_patterns("proxy", "__pycache__"))
+    module, name = qualify("model:TinyDLRM", copy).split(":")
+    assert module.startswith("mlperf_family_my_dlrm_") and module.endswith(".model")
+    assert getattr(importlib.import_module(module), name).__name__ == "TinyDLRM"

@@ -21,6 +21,7 @@ pytest.importorskip("onnxruntime", reason="the proxy's reference is measured thr
 
 from harness.backends.base import BackendConfig, ModelContractError  # noqa: E402
 from harness.datasets.base import DatasetRequest  # noqa: E402
+from harness.provision import model_options  # noqa: E402
 from harness.registry.loader import load_benchmark  # noqa: E402
 from harness.registry.parts import _package_for, dataset_format, resolve, task_class  # noqa: E402
 from harness.staging import Volumes  # noqa: E402
@@ -76,7 +77,7 @@ def load_backend(kind: str, bench):
     else:
         pytest.importorskip("torch", reason="the PyTorch proxy needs torch")
         from harness.backends.pytorch_backend import PyTorchBackend as cls
-        config["options"] = dict(bench.backends["pytorch"].options)
+        config["options"] = model_options(bench, "pytorch", "fp32", "proxy")[0]
     backend = cls()
     backend.load(BackendConfig(model_path=PROXY / bench.backends[kind].proxy_models["fp32"], **config))
     return backend

@@ -45,7 +45,6 @@ def staged(tmp_path_factory):
 
 
 def load_backend(kind: str):
-    family_module("model")  # registers the family's package alias the architecture is named under
     task_inputs = family_module("task").INPUTS
     if kind == "onnxruntime":
         from harness.backends.onnxruntime_backend import OnnxRuntimeBackend as cls

@@ -51,14 +51,23 @@ def _package_for(home: Path) -> str:
     return name
 
 
-def resolve(ref: str, home: str | Path, what: str = "part"):
-    """The object ``ref`` ("module:Name") names, for the family in ``home``."""
+def qualify(ref: str, home: str | Path, what: str = "part") -> str:
+    """``ref`` ("module:Name") with the module's full importable name: a module of
+    the family folder gets the folder's package name, any other is left as given.
+    Backend options name code this way too (the pytorch backend's
+    ``architecture = "model:TinyDLRM"``), so a family folder works wherever it lies."""
     if not isinstance(ref, str) or ref.count(":") != 1:
         raise PartError(f"{what} {ref!r}: expected 'module:Name'")
     module_name, attribute = ref.split(":")
     home = Path(home)
     local = home / (module_name.replace(".", "/") + ".py")
-    full = f"{_package_for(home)}.{module_name}" if home.parts and local.is_file() else module_name
+    return f"{_package_for(home)}.{module_name}:{attribute}" if home.parts and local.is_file() else ref
+
+
+def resolve(ref: str, home: str | Path, what: str = "part"):
+    """The object ``ref`` ("module:Name") names, for the family in ``home``."""
+    full, attribute = qualify(ref, home, what).split(":")
+    home = Path(home)
     try:
         module = importlib.import_module(full)
     except ImportError as exc:

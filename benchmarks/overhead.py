@@ -27,7 +27,7 @@ import numpy as np
 
 from harness.artifacts.cache import default_cache_dir
 from harness.backends import BackendConfig, backend_class
-from harness.case_run import PERFORMANCE_METRICS, execute_case
+from harness.case_run import PERFORMANCE_METRICS, _task_options, execute_case
 from harness.matrix import Case
 from harness.options import RunOptions
 from harness.provision import provision
@@ -38,9 +38,17 @@ from harness.staging import Volumes
 
 
 def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0,
-              precision: str = "fp32") -> dict:
-    task = make_task(bench.task, bench.home, **prov.task_options)
-    cls = backend_class(backend_name)
+              precision: str = "fp32", views_only: bool = False) -> dict:
+    """The backend's own loops over the samples the harness stages, as its child stages them.
+
+    ``views_only``: only the figure ``make bench-backends`` compares with
+    (``raw_views_samples_per_s``); the gather loop and single-sample
+    latencies are skipped (they double a slow model's run).
+    """
+    # The task and the backend class exactly as the child makes them (case_run.build_spec):
+    # the registry's task options under the proxy's, the registry's implementation of the backend.
+    task = make_task(bench.task, bench.home, **_task_options(bench, prov, RunOptions()))
+    cls = backend_class(bench.backend_spec(backend_name))
     backend = cls()
     # The thread count the harness's child uses for this model (a tiny proxy's one thread).
     threads = prov.backend_options.get("intra_op_threads") or threads
@@ -49,10 +57,11 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
                                options=dict(prov.backend_options)))
     rng = np.random.default_rng(seed)
     if task.input_kind == "volumes":
-        return _raw_volume_loop(task, backend, Volumes(prov.samples_path), samples, rng)
+        return _raw_volume_loop(task, backend, Volumes(prov.samples_path), samples, rng, batch, views_only)
     # staged exactly as the harness stages it: the backend's own layout
     source = LayoutView(np.load(prov.samples_path, mmap_mode="r"), cls.layout)
     staged = source[:len(source)]
+    batch = min(batch, len(staged))  # fewer staged samples than a batch: the views are the whole array
     # Like an Offline query: samples drawn with replacement, served in index order.
     indices = np.sort(rng.integers(0, len(staged), samples))
     buffer = np.empty((batch,) + staged.shape[1:], dtype=staged.dtype)
@@ -64,11 +73,13 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
     for start in range(0, min(len(staged), 4 * batch), batch):  # warm-up
         predict(staged[start:start + batch])
 
-    start_time = time.perf_counter()
-    for start in range(0, samples - batch + 1, batch):
-        np.take(staged, indices[start:start + batch], axis=0, out=buffer)
-        predict(buffer)
-    gather_rate = (samples // batch * batch) / (time.perf_counter() - start_time)
+    gather_rate = None
+    if not views_only:
+        start_time = time.perf_counter()
+        for start in range(0, samples - batch + 1, batch):
+            np.take(staged, indices[start:start + batch], axis=0, out=buffer)
+            predict(buffer)
+        gather_rate = (samples // batch * batch) / (time.perf_counter() - start_time)
 
     done, start_time = 0, time.perf_counter()
     while done < samples:
@@ -76,6 +87,8 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
             predict(staged[start:start + batch])
             done += batch
     views_rate = done / (time.perf_counter() - start_time)
+    if views_only:
+        return {"raw_views_samples_per_s": views_rate}
 
     latencies = []
     for index in indices[:512]:
@@ -86,21 +99,41 @@ def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples:
     return {"raw_gather_samples_per_s": gather_rate, "raw_views_samples_per_s": views_rate, "raw_single_p90_ms": p90_ms}
 
 
-def _raw_volume_loop(task, backend, volumes, samples: int, rng) -> dict:
-    """Samples of their own shapes: each one task.run, as the SUT runs it, no LoadGen."""
+def _raw_volume_loop(task, backend, volumes, samples: int, rng, batch: int = 1, views_only: bool = False) -> dict:
+    """Samples of their own shapes, as the SUT answers them: one task.run per batch, no LoadGen.
+
+    A batch is a list of up to ``batch`` staged samples (what the Offline
+    SUT hands the task: volumes are never stacked); a batch-1 model (3-D
+    volumes, waveforms) runs one sample per task.run, a batching one
+    (dlrm-v2's users) as many as the max batch, its rows concatenated by the task.
+    """
     staged = [np.array(volumes[i]) for i in range(len(volumes))]
-    # Warm-up: every case once. Each volume shape plans its own window grid, and
+    # Warm-up: every sample once. Each volume shape plans its own window grid, and
     # a framework allocates per shape: the first pass over a shape is not the rate.
     for index in range(len(staged)):
         task.run(backend, staged[index:index + 1], np.full(1, index, dtype=np.int64))
+    # Like an Offline query: samples drawn with replacement, served in index order.
     indices = np.sort(rng.integers(0, len(staged), samples))
+    batch = max(1, batch)
+    for start in range(0, min(samples, 2 * batch) if batch > 1 else 0, batch):  # warm-up at the batch's sizes
+        chunk = indices[start:start + batch]
+        task.run(backend, [staged[i] for i in chunk.tolist()], chunk)
     latencies = []
     start_time = time.perf_counter()
-    for index in indices.tolist():
+    for start in range(0, samples, batch):
+        chunk = indices[start:start + batch]
         t0 = time.perf_counter()
-        task.run(backend, staged[index:index + 1], np.full(1, index, dtype=np.int64))
+        task.run(backend, [staged[i] for i in chunk.tolist()], chunk)
         latencies.append(time.perf_counter() - t0)
     rate = samples / (time.perf_counter() - start_time)
+    if views_only:
+        return {"raw_views_samples_per_s": rate}
+    if batch > 1:  # single-sample latencies, as the stacked loop measures them
+        latencies = []
+        for index in indices[:512].tolist():
+            t0 = time.perf_counter()
+            task.run(backend, staged[index:index + 1], np.full(1, index, dtype=np.int64))
+            latencies.append(time.perf_counter() - t0)
     p90_ms = float(np.sort(latencies)[int(len(latencies) * 0.9)] * 1e3)
     return {"raw_gather_samples_per_s": rate, "raw_views_samples_per_s": rate, "raw_single_p90_ms": p90_ms}
 

@@ -17,14 +17,15 @@ RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 OUTPUT ?= reports/bench-$(RUN_STAMP)
 # What `make test` runs of the suite: every benchmark family on its own default
 # backend (the first [backends.*] table of its benchmark.toml, or its
-# default_backend key), every precision, scenario and mode collected by default.
+# default_backend key), in fp32 and int8 (the reference precision and the one
+# with models of its own), every scenario and mode collected by default.
 # The wider sweep is `make matrix`, the nightly selection: every family on every
 # other backend (PyTorch for the ONNX Runtime families and back, resnet50 on
-# TensorFlow, TFLite, OpenVINO, TVM and Ray) and the find-peak and
-# compliance-audit mode of every case. Each backend's own tests, and find-peak
-# and every audit of every family (tests/test_modes_session.py), stay in
-# `make test` (tests/).
-TEST_SELECTION ?= --mlperf-backend default
+# TensorFlow, TFLite, OpenVINO, TVM and Ray), fp16 and bf16, and the find-peak
+# and compliance-audit mode of every case. Each backend's own tests (its
+# precisions included), and find-peak and every audit of every family
+# (tests/test_modes_session.py), stay in `make test` (tests/).
+TEST_SELECTION ?= --mlperf-backend default --mlperf-precision fp32,int8
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 

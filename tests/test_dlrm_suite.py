@@ -1,9 +1,9 @@
 """The dlrm-v2 family through the whole harness: the suite's cases, the accuracy command, the gate biting.
 
 The suite runs as a user runs it (an inner pytest session, real LoadGen, one
-child process per case): both MLPerf scenarios (Offline, Server), accuracy
-and performance, on PyTorch (ONNX Runtime, the family's default backend, runs
-them in suites/), and the tighter variant's
+child process per case): Offline accuracy and performance on PyTorch (ONNX
+Runtime, the family's default backend, runs both scenarios in suites/; PyTorch's
+Server in make matrix), and the tighter variant's
 accuracy gate. A dataset whose label column is shuffled across the rows
 must fail the gate (the proxy model's scores no longer belong to the labels).
 """
@@ -33,9 +33,9 @@ FAMILY_DIR = ROOT / "harness" / "benchmarks" / "dlrm"
 RECORD = json.loads((FAMILY_DIR / "proxy" / "proxy.json").read_text())
 LABELS_FILE = "day_23_labels.npy"
 
-# ONNX Runtime, the family's default backend, runs every scenario and mode in suites/ (make test: --mlperf-backend default)
+# ONNX Runtime, the family's default backend, runs every scenario and mode in suites/ (make test); PyTorch's Offline runs here, its other scenarios in make matrix
 CASES = [f"dlrm-v2-99-{backend}-cpu-fp32-{scenario}-{mode}" for backend in ("pytorch",)
-         for scenario in ("Offline", "Server") for mode in ("accuracy", "performance")]
+         for scenario in ("Offline",) for mode in ("accuracy", "performance")]
 CASES.append("dlrm-v2-99.9-pytorch-cpu-fp32-Offline-accuracy")
 
 
@@ -57,7 +57,7 @@ def suite(pytester, nested_run_lock):
     return pytester
 
 
-def test_every_scenario_and_mode_passes_on_pytorch_and_the_accuracy_command_agrees(suite, cache, benchmarks):
+def test_offline_passes_on_pytorch_and_the_accuracy_command_agrees(suite, cache, benchmarks):
     out = suite.path / "out"
     result = suite.runpytest_subprocess(
         *[f"test_mlperf.py::test_mlperf[{case}]" for case in CASES],
@@ -65,7 +65,7 @@ def test_every_scenario_and_mode_passes_on_pytorch_and_the_accuracy_command_agre
     cases = {c["id"]: c for c in json.loads((out / "results.json").read_text())["cases"]}
     assert set(cases) == set(CASES)
     for case_id, case in cases.items():
-        print(f"{case_id}: {case['outcome']} in {case['duration_s']:.1f} s")  # the durations, with -s
+        print(f"{case_id}: {case['outcome']} in {case['duration_s'] or 0:.1f} s")  # the durations, with -s
     failed = {i: c["message"] for i, c in cases.items() if c["outcome"] != "passed"}
     assert not failed
     assert result.ret == 0

@@ -35,6 +35,22 @@ def _package_for(home: Path) -> str:
         if parts and all((entry.resolve().joinpath(*parts[: i + 1]) / "__init__.py").is_file()
                          for i in range(len(parts))) and all(p.isidentifier() for p in parts):
             return ".".join(parts)
+    # An installed package (an editable install's finder is no sys.path entry):
+    # the folder's name under its top-most package, if that imports to this folder.
+    chain = []
+    folder = home
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        chain.insert(0, folder.name)
+        folder = folder.parent
+    if chain:
+        dotted = ".".join(chain)
+        try:
+            spec = importlib.util.find_spec(dotted)
+        except (ImportError, ValueError):
+            spec = None
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        if any(Path(location).resolve() == home for location in locations):
+            return dotted
     name = "mlperf_family_" + "".join(c if c.isalnum() else "_" for c in home.name) + "_" + \
         hashlib.sha256(str(home).encode()).hexdigest()[:8]
     if name not in sys.modules:

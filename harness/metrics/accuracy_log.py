@@ -51,6 +51,17 @@ def read_accuracy_log(path: Path) -> list[dict]:
 KEEP_RULES = ("first", "last")
 
 
+def sample_index(entry: dict, where: str, total: int | None = None, within: str = "") -> int:
+    """An entry's qsl_idx, checked: an integer and, given ``total``, one of the
+    dataset's samples (``within`` says which, e.g. "the dataset's 40 utterances")."""
+    index = entry["qsl_idx"]
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise AccuracyLogError(f"{where}: qsl_idx {index!r} is not an integer")
+    if total is not None and not 0 <= index < total:
+        raise AccuracyLogError(f"{where}: qsl_idx {index} is outside {within}")
+    return index
+
+
 def responses(path: Path, dtype: str, *, keep: str = "first") -> dict[int, np.ndarray]:
     """qsl_idx -> decoded response of one entry per qsl_idx (module doc), in order of first appearance.
 
@@ -63,9 +74,7 @@ def responses(path: Path, dtype: str, *, keep: str = "first") -> dict[int, np.nd
         raise AccuracyLogError(f"unknown duplicate rule keep={keep!r}; valid: {', '.join(KEEP_RULES)}")
     decoded: dict[int, np.ndarray] = {}
     for position, entry in enumerate(read_accuracy_log(path)):
-        index = entry["qsl_idx"]
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise AccuracyLogError(f"{path}: entry {position}: qsl_idx {index!r} is not an integer")
+        index = sample_index(entry, f"{path}: entry {position}")
         if keep == "first" and index in decoded:
             continue
         try:

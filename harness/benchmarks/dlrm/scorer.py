@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.accuracy.scoring import Scored
-from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, read_accuracy_log
+from harness.metrics.accuracy_log import AccuracyLogError, DTYPES, read_accuracy_log, sample_index
 
 from .truth import ClickTruth
 
@@ -54,12 +54,8 @@ class AucScorer:
         results: list[np.ndarray] = []
         targets: list[np.ndarray] = []
         for position, entry in enumerate(entries):
-            index = entry["qsl_idx"]
             where = f"{log_path}: entry {position}"
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise AccuracyLogError(f"{where}: qsl_idx {index!r} is not an integer")
-            if not 0 <= index < total:
-                raise AccuracyLogError(f"{where}: qsl_idx {index} is outside the dataset's {total} samples")
+            index = sample_index(entry, where, total, f"the dataset's {total} samples")
             if index in seen:  # de-dupe as the script does: the first entry counts
                 continue
             seen.add(index)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.accuracy.scoring import Scored
-from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, read_accuracy_log
+from harness.metrics.accuracy_log import AccuracyLogError, DTYPES, read_accuracy_log, sample_index
 
 from .text import LABELS, to_text
 from .truth import Transcripts
@@ -51,12 +51,8 @@ class WerScorer:
         total = len(self.truth)
         indices, texts = [], []
         for position, entry in enumerate(entries):
-            index = entry["qsl_idx"]
             where = f"{log_path}: entry {position}"
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise AccuracyLogError(f"{where}: qsl_idx {index!r} is not an integer")
-            if not 0 <= index < total:
-                raise AccuracyLogError(f"{where}: qsl_idx {index} is outside the dataset's {total} utterances")
+            index = sample_index(entry, where, total, f"the dataset's {total} utterances")
             where = f"{where} (qsl_idx {index}, {self.truth.fnames[index]})"
             try:
                 ids = np.frombuffer(bytes.fromhex(entry["data"]), DTYPES[self.dtype])

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.accuracy.scoring import Scored
-from harness.metrics.accuracy_log import AccuracyLogError, read_accuracy_log
+from harness.metrics.accuracy_log import AccuracyLogError, read_accuracy_log, sample_index
 
 from . import metrics
 from .dataset import CaptionTruth
@@ -124,12 +124,8 @@ class ClipFidScorer:
         found: dict[int, np.ndarray] = {}
         side = None
         for position, entry in enumerate(entries):
-            index = entry["qsl_idx"]
             where = f"{log_path}: entry {position}"
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise AccuracyLogError(f"{where}: qsl_idx {index!r} is not an integer")
-            if not 0 <= index < total:
-                raise AccuracyLogError(f"{where}: qsl_idx {index} is outside the {total} captions of {self.truth.path}")
+            index = sample_index(entry, where, total, f"the {total} captions of {self.truth.path}")
             if index in found:
                 continue  # accuracy_coco.py: `if idx in seen: continue`
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.accuracy.scoring import Scored
-from harness.metrics.accuracy_log import DTYPES, AccuracyLogError, read_accuracy_log
+from harness.metrics.accuracy_log import AccuracyLogError, DTYPES, read_accuracy_log, sample_index
 
 from . import dice, layout
 from .kits_files import KitsTruth
@@ -40,12 +40,8 @@ class DiceScorer:
         masks: dict[int, np.ndarray] = {}
         first_at: dict[int, int] = {}
         for position, entry in enumerate(entries):
-            index = entry["qsl_idx"]
             where = f"{log_path}: entry {position}"
-            if isinstance(index, bool) or not isinstance(index, int):
-                raise AccuracyLogError(f"{where}: qsl_idx {index!r} is not an integer")
-            if not 0 <= index < total:
-                raise AccuracyLogError(f"{where}: qsl_idx {index} is outside the dataset's {total} cases")
+            index = sample_index(entry, where, total, f"the dataset's {total} cases")
             case = self.truth.cases[index]
             where = f"{where} (qsl_idx {index}, {case.name})"
             if index in first_at:

@@ -7,8 +7,17 @@ Figures (design.md, "Performance"):
   no Python between runs but the loop). offline_ratio_vs_gather compares with
   a raw loop that serves the query's random samples by gathering each batch
   into a reused buffer, the plain way to serve them.
-- server_valid_fraction: the highest Server target QPS that LoadGen still
-  reports VALID ÷ the harness's own Offline samples/s.
+- server_valid_qps: the highest Server target QPS that LoadGen reports VALID
+  through the harness, found by bisection (server_search.py) with runs of
+  --probe-seconds (20 s by default) under MLPerf's early stopping, the level
+  confirmed by repeat runs; server_valid_fraction: that ÷ the harness's own
+  Offline samples/s.
+- reference_style_server_valid_qps: the same search, the same settings, on a
+  reference-style SUT (reference_sut.py: batch-1 queries, 2 Python worker
+  threads on one default session); server_vs_reference_style: the ratio.
+- compute_bound_*: the same two searches and the Offline figure on a
+  compute-bound model of the same contract (compute_proxy.py), where
+  batching matters.
 - singlestream_p90_added_ms: harness SingleStream p90 − raw single-sample p90.
 - null_*: the same with a backend that computes nothing: the harness ceiling.
 The last line of standard output is one JSON object with every figure.
@@ -18,9 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +45,13 @@ from harness.provision import provision
 from harness.registry import load_registry
 from harness.registry.parts import make_task
 from harness.runner.samples import LayoutView
+from harness.logs.runs import run_record
 from harness.staging import Volumes
+
+from .compute_proxy import build as build_compute_proxy
+from .server_search import Probe, SearchResult, find_highest_valid
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def raw_loops(prov, bench, backend_name: str, batch: int, threads: int, samples: int, seed: int = 0,
@@ -155,30 +172,73 @@ def offline_rate(prov, bench, backend, out, options, samples) -> float:
     return record[PERFORMANCE_METRICS["Offline"][0]]
 
 
-def server_valid(prov, bench, backend, out, options, qps: float) -> bool:
-    queries = max(1024, int(qps * 1.5))  # about 1.5 s of arrivals: enough for early stopping
-    record = harness_run(prov, bench, backend, "Server", out, options,
-                         [f"target_qps = {qps:.3f}", f"min_query_count = {queries}"])
-    print(f"  Server {backend} at {qps:.0f} QPS: {record['result_validity']}", file=sys.stderr)
-    return record["result_validity"] == "VALID"
+def server_lines(qps: float, seconds: float) -> list[str]:
+    """One Server probe's settings, the same for every SUT: the target, the
+    duration, and a query minimum low enough that the duration and LoadGen's
+    early stopping decide (MLPerf's 270,336 would be half a minute at 10k QPS)."""
+    return [f"target_qps = {qps:.3f}", f"min_duration = {int(seconds * 1000)}", "min_query_count = 100"]
 
 
-def highest_valid_server_qps(prov, bench, backend, out, options, ceiling: float, trials: int = 8) -> float:
-    """Halve from the Offline ceiling until VALID, then bisect; each trial is a full LoadGen run."""
-    high, low = ceiling, 0.0
-    while trials > 0 and high > 1.0:
-        trials -= 1
-        if server_valid(prov, bench, backend, out, options, high / 2):
-            low = high / 2
-            break
-        high /= 2
-    for _ in range(trials):
-        qps = (low + high) / 2
-        if server_valid(prov, bench, backend, out, options, qps):
-            low = qps
-        else:
-            high = qps
-    return low
+def _probe(record: dict, qps: float, label: str) -> Probe:
+    p99 = record.get("result_99.00_percentile_latency_ns")
+    outcome = Probe(qps=qps, valid=record.get("result_validity") == "VALID",
+                    p99_ms=None if p99 is None else p99 / 1e6)
+    print(f"  Server {label} at {qps:.0f} QPS: {record.get('result_validity')}"
+          f" (p99 {outcome.p99_ms if outcome.p99_ms is None else round(outcome.p99_ms, 2)} ms)",
+          file=sys.stderr, flush=True)
+    return outcome
+
+
+def suite_server_probe(prov, bench, backend, out, options, seconds: float):
+    def probe(qps: float) -> Probe:
+        record = harness_run(prov, bench, backend, "Server", out, options, server_lines(qps, seconds))
+        return _probe(record, qps, f"harness {backend}")
+    return probe
+
+
+def reference_server_probe(prov, bench, out: Path, seconds: float, threads: int = 2, backend: str = "onnxruntime"):
+    """Server runs of the reference-style SUT (reference_sut.py) in a child process each."""
+    def probe(qps: float) -> Probe:
+        folder = out / f"reference-{backend}-Server-{time.time_ns()}"
+        folder.mkdir(parents=True)
+        conf = folder / "user.conf"
+        conf.write_text("".join(f"{bench.conf_model}.Server.{line}\n" for line in server_lines(qps, seconds)))
+        command = [sys.executable, "-m", "benchmarks.reference_sut", "--backend", backend,
+                   "--model", str(prov.model_path), "--samples", str(prov.samples_path),
+                   "--conf-model", bench.conf_model, "--scenario", "Server", "--user-conf", str(conf),
+                   "--out", str(folder), "--threads", str(threads),
+                   "--performance-sample-count", str(bench.performance_sample_count)]
+        done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=seconds * 4 + 120)
+        if done.returncode != 0:
+            raise RuntimeError(f"reference-style SUT failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+        return _probe(run_record(folder), qps, f"reference-style {backend}")
+    return probe
+
+
+def search(probe, ceiling: float, args) -> SearchResult:
+    """The highest VALID level between a quarter of ``ceiling`` and ``ceiling``, as main()'s options say."""
+    found = find_highest_valid(probe, low=ceiling * args.start_fraction, high=ceiling * 1.05,
+                               tolerance=args.tolerance, max_probes=args.server_trials, confirm=args.confirm)
+    print(f"  -> {found.level:.0f} QPS (confirmed: {found.confirmed}; {len(found.probes)} runs)", file=sys.stderr)
+    return found
+
+
+def _figures(found: SearchResult) -> dict:
+    low, high = found.spread()
+    return {"level": found.level, "confirmed": found.confirmed, "runs": len(found.probes),
+            "lowest_invalid": None if high == float("inf") else high,
+            "probes": [[round(p.qps, 1), p.valid, p.p99_ms and round(p.p99_ms, 2)] for p in found.probes]}
+
+
+def server_comparison(prov, bench, backend, out, options, offline: float, args, label: str) -> dict:
+    """Suite against reference-style Server on one model, the same search and settings on both sides."""
+    print(f"Server, {label}: harness", file=sys.stderr)
+    suite = search(suite_server_probe(prov, bench, backend, out, options, args.probe_seconds), offline, args)
+    print(f"Server, {label}: reference-style SUT ({args.reference_threads} threads)", file=sys.stderr)
+    reference = search(reference_server_probe(prov, bench, out, args.probe_seconds, args.reference_threads),
+                       offline, args)
+    return {"suite": _figures(suite), "reference_style": _figures(reference),
+            "ratio": suite.level / reference.level if reference.level else None}
 
 
 def main(argv=None) -> int:
@@ -191,8 +251,22 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=None,
                         help="Offline samples per measurement (default: MLPerf's minimum Offline query, 24576 for resnet50)")
     parser.add_argument("--cache", default=None)
-    parser.add_argument("--server-trials", type=int, default=8)
+    parser.add_argument("--probe-seconds", type=float, default=20.0,
+                        help="minimum duration of every Server run of the searches (default 20)")
+    parser.add_argument("--server-trials", type=int, default=10,
+                        help="most Server runs per search, confirmations included (default 10)")
+    parser.add_argument("--confirm", type=int, default=2, help="repeat runs the found level must pass (default 2)")
+    parser.add_argument("--tolerance", type=float, default=0.03,
+                        help="relative width at which the bisection stops (default 0.03)")
+    parser.add_argument("--start-fraction", type=float, default=0.5,
+                        help="the search's first level, as a fraction of the Offline figure (default 0.5)")
+    parser.add_argument("--reference-threads", type=int, default=2, help="the reference-style SUT's --threads")
+    parser.add_argument("--no-compute-bound", action="store_true", help="skip the compute-bound model")
+    parser.add_argument("--no-null", action="store_true", help="skip the null backend's figures")
     args = parser.parse_args(argv)
+    for flag in ("probe_seconds", "server_trials", "confirm", "tolerance", "start_fraction", "reference_threads"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
 
     bench = load_registry()[args.model]
     batch = args.batch or bench.max_batchsize
@@ -207,9 +281,7 @@ def main(argv=None) -> int:
     harness_offline = offline_rate(prov, bench, args.backend, out, options, args.samples)
     ss = harness_run(prov, bench, args.backend, "SingleStream", out, options, ["min_query_count = 1024"])
     ss_p90_ms = ss["result_90.00_percentile_latency_ns"] / 1e6
-    server = highest_valid_server_qps(prov, bench, args.backend, out, options, harness_offline, args.server_trials)
-    null_offline = offline_rate(prov, bench, "null", out, options, args.samples)
-    null_server = highest_valid_server_qps(prov, bench, "null", out, options, null_offline, args.server_trials)
+    server = server_comparison(prov, bench, args.backend, out, options, harness_offline, args, args.model)
 
     figures = {
         "model": args.model, "backend": args.backend, "batch_size": batch, "threads": args.threads,
@@ -218,14 +290,35 @@ def main(argv=None) -> int:
         **raw,
         "offline_ratio": harness_offline / raw["raw_views_samples_per_s"],
         "offline_ratio_vs_gather": harness_offline / raw["raw_gather_samples_per_s"],
-        "server_valid_qps": server,
-        "server_valid_fraction": server / harness_offline,
+        "server_valid_qps": server["suite"]["level"],
+        "server_valid_fraction": server["suite"]["level"] / harness_offline,
+        "reference_style_server_valid_qps": server["reference_style"]["level"],
+        "server_vs_reference_style": server["ratio"],
+        "server_probe_seconds": args.probe_seconds,
+        "server_search": server,
         "harness_singlestream_p90_ms": ss_p90_ms,
         "singlestream_p90_added_ms": ss_p90_ms - raw["raw_single_p90_ms"],
-        "null_offline_samples_per_s": null_offline,
-        "null_server_valid_qps": null_server,
-        "log_root": str(out),
     }
+    if not args.no_compute_bound:
+        compute = replace(prov, model_path=build_compute_proxy(cache / "benchmarks" / "compute_bound_proxy.onnx"))
+        compute_offline = offline_rate(compute, bench, args.backend, out, options, args.samples // 4)
+        compute_server = server_comparison(compute, bench, args.backend, out, options, compute_offline, args,
+                                           "compute-bound model")
+        figures.update({
+            "compute_bound_offline_samples_per_s": compute_offline,
+            "compute_bound_server_valid_qps": compute_server["suite"]["level"],
+            "compute_bound_server_valid_fraction": compute_server["suite"]["level"] / compute_offline,
+            "compute_bound_reference_style_server_valid_qps": compute_server["reference_style"]["level"],
+            "compute_bound_server_vs_reference_style": compute_server["ratio"],
+            "compute_bound_server_search": compute_server,
+        })
+    if not args.no_null:
+        null_offline = offline_rate(prov, bench, "null", out, options, args.samples)
+        null_args = argparse.Namespace(**{**vars(args), "confirm": 1, "server_trials": 6})
+        null_server = search(suite_server_probe(prov, bench, "null", out, options, args.probe_seconds / 4),
+                             null_offline, null_args)
+        figures.update({"null_offline_samples_per_s": null_offline, "null_server_valid_qps": null_server.level})
+    figures["log_root"] = str(out)
     print(json.dumps(figures))
     return 0
 

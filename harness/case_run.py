@@ -84,6 +84,7 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
         count=options.count,
         performance_sample_count=bench.performance_sample_count,
         max_batchsize=options.max_batchsize or bench.max_batchsize, threads=options.threads,
+        server_workers=options.server_workers,
         max_batchsize_given=options.max_batchsize is not None,
         run_style=options.run_style, settings=style + layers, memory_limit_mb=options.memory_limit_mb,
     )

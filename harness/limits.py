@@ -107,6 +107,7 @@ OPTION_RANGES: dict[str, Range] = {
     "--mlperf-target-latency": _POSITIVE_MS,
     "--mlperf-max-batchsize": Range(1, 65536, integer=True, unit="samples"),
     "--mlperf-threads": Range(0, 1024, integer=True, unit="0: one per core"),
+    "--mlperf-server-workers": Range(0, 256, integer=True, unit="0: one per core where the backend allows"),
     "--mlperf-timeout": Range(0, 7 * 86400, low_inclusive=False, unit="seconds"),
     "--mlperf-memory-limit": Range(64, 2**40, integer=True, unit="MiB"),
     "--mlperf-find-peak-runs": Range(2, 100, integer=True, unit="LoadGen runs"),

@@ -13,6 +13,7 @@ class RunOptions:
     target_latency_ms: float | None = None
     max_batchsize: int | None = None
     threads: int = 0
+    server_workers: int = 0
     user_conf: Path | None = None
     # the watchdog's fixed limit; None: set-up time plus what the run's settings need (launch.py)
     timeout_s: float | None = None

@@ -71,6 +71,11 @@ class Backend(Protocol):
     # "NCHW" or "NHWC": what the model expects. The harness stages samples in
     # this layout once, before timing, so predict() never transposes.
     layout: str
+    # Optional, default False: predict() may be called from several threads at
+    # once, so the Server SUT runs one worker per core on one loaded model
+    # (harness/runner/sut.py server_workers). Not for one TFLite interpreter,
+    # one OpenVINO infer request, one TVM executor.
+    concurrent_predict: bool
 
     @classmethod
     def probe(cls, device: str) -> str | None:

@@ -9,6 +9,8 @@ the model never runs on another size.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .base import BackendError
@@ -20,7 +22,9 @@ class FixedBatchBackend:
             raise ValueError(f"a fixed batch to pad to must be at least 2, got {batch}")
         self._inner, self.batch = inner, int(batch)
         self.name, self.layout = inner.name, inner.layout
-        self._buffers: dict[str, np.ndarray] = {}  # one padded batch per input, reused
+        # One padded batch per input, reused; per thread, since Server's
+        # workers may call predict() at once (server_workers in sut.py).
+        self._local = threading.local()
 
     def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         n = len(next(iter(feed.values())))
@@ -29,10 +33,11 @@ class FixedBatchBackend:
         if n > self.batch:
             raise BackendError(f"a batch of {n} samples for a model whose batch is fixed to {self.batch}")
         padded = {}
+        buffers = self._local.__dict__.setdefault("buffers", {})
         for name, array in feed.items():
-            buffer = self._buffers.get(name)
+            buffer = buffers.get(name)
             if buffer is None or buffer.shape[1:] != array.shape[1:] or buffer.dtype != array.dtype:
-                buffer = self._buffers[name] = np.empty((self.batch,) + array.shape[1:], dtype=array.dtype)
+                buffer = buffers[name] = np.empty((self.batch,) + array.shape[1:], dtype=array.dtype)
             buffer[:n] = array
             buffer[n:] = array[n - 1]  # real data, not zeros: no model sees an input it never would
             padded[name] = buffer

@@ -9,6 +9,7 @@ from .base import BackendConfig
 class NullBackend:
     name = "null"
     layout = "NCHW"
+    concurrent_predict = True
 
     @classmethod
     def probe(cls, device: str) -> str | None:

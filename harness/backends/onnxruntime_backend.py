@@ -32,6 +32,8 @@ def _ort():
 class OnnxRuntimeBackend:
     name = "onnxruntime"
     layout = "NCHW"
+    # InferenceSession.run may be called from several threads at once (Server workers).
+    concurrent_predict = True
 
     def __init__(self):
         self._session = None

@@ -76,6 +76,9 @@ def start_torch(config: BackendConfig, probe, precisions: tuple[str, ...], what:
 class PyTorchBackend:
     name = "pytorch"
     layout = "NCHW"
+    # A module in inference mode may run in several threads at once; torch
+    # releases the GIL in its ops, so Server workers overlap.
+    concurrent_predict = True
 
     def __init__(self):
         self._model = None

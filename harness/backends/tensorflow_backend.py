@@ -57,6 +57,8 @@ def _distributions() -> dict[str, str]:
 class TensorFlowBackend:
     name = "tensorflow"
     layout = "NHWC"
+    # A concrete function may be called from several threads at once.
+    concurrent_predict = True
 
     def __init__(self):
         self._run = None

@@ -16,7 +16,7 @@ from .sut import InlineSut, OfflineSut, ServerSut
 class _Generating:
     def _infer_and_complete(self, ids, indices: np.ndarray, slots: np.ndarray | None = None) -> None:
         if self.errors:  # after a failure, answer at once so the run ends quickly
-            self.completed += len(ids)
+            self._done(len(ids))
             self.completer.fail(ids)
             return
         task = self.task
@@ -32,7 +32,7 @@ class _Generating:
         except BaseException:  # noqa: BLE001 - must never escape into LoadGen
             self._fail(ids)
             return
-        self.completed += len(ids)  # the progress counter (sut.py)
+        self._done(len(ids))  # the progress counter (sut.py)
         self.completer.complete_ragged(ids, arrays, with_counts=task.report_n_tokens)
 
 

@@ -37,6 +37,7 @@ class RunSpec:
     # --mlperf-max-batchsize was given: a model with another fixed batch is an error
     max_batchsize_given: bool = False
     threads: int = 0
+    server_workers: int = 0  # Server inference threads; 0: server_workers() decides
     run_style: str = "test"
     memory_limit_mb: int | None = None  # address-space limit the child sets on itself
     # [key, value, origin] triples: run style, then user layers, in order

@@ -161,6 +161,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.backend == "onnxruntime" and not args.model:
         parser.error("--model is required with --backend onnxruntime")
+    if args.threads < 1 or args.max_batchsize < 1:
+        parser.error(f"--threads must be at least 1 (got {args.threads}), "
+                     f"--max-batchsize too (got {args.max_batchsize})")
     for flag, path in (("--samples", args.samples), ("--user-conf", args.user_conf), ("--model", args.model)):
         if path and not Path(path).is_file():
             parser.error(f"{flag} {path}: no such file")

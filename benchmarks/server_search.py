@@ -6,10 +6,13 @@ stopping); it answers VALID or not. A run near the edge is a coin toss on a
 shared machine, so the level the bisection ends on is run again (``confirm``
 times): one INVALID repeat lowers the level one tolerance step and confirms
 again, so the figure reported is a level that passed every run made at it.
-The same search, with the same settings, serves every SUT compared.
+The same search, with the same settings, serves every SUT compared, and
+search_in_turns runs the searches of the SUTs compared with their probes
+taking turns, so that a machine that slows down slows both sides.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,3 +90,59 @@ def find_highest_valid(probe: Callable[[float], Probe | bool], low: float, high:
             result.level = max(passed_only, default=0.0)
             return result
         low *= 1 - tolerance
+
+
+class TakingTurns:
+    """Several searches' probes, run one at a time and in turn.
+
+    The machine's speed drifts by 15% and more within minutes on a shared
+    VM (a raw 2-thread loop: 14.0k samples/s, 11.8k half an hour later):
+    two searches run one after the other would each see another machine.
+    Taking turns, probe by probe, spreads the drift over both sides.
+    """
+
+    def __init__(self, names):
+        self._queue = list(names)
+        self._condition = threading.Condition()
+
+    def wrap(self, name: str, probe: Callable[[float], Probe | bool]) -> Callable[[float], Probe | bool]:
+        def call(qps: float):
+            with self._condition:
+                self._condition.wait_for(lambda: self._queue[0] == name)
+            try:
+                return probe(qps)
+            finally:
+                with self._condition:
+                    self._queue.append(self._queue.pop(0))  # the next search's turn
+                    self._condition.notify_all()
+        return call
+
+    def done(self, name: str) -> None:
+        with self._condition:
+            self._queue.remove(name)
+            self._condition.notify_all()
+
+
+def search_in_turns(searches: dict[str, tuple[Callable[[float], Probe | bool], dict]]) -> dict[str, SearchResult]:
+    """Run ``find_highest_valid(probe, **kwargs)`` for every name, their probes taking turns."""
+    turns = TakingTurns(searches)
+    results: dict[str, SearchResult] = {}
+    errors: list[BaseException] = []
+
+    def run(name, probe, kwargs):
+        try:
+            results[name] = find_highest_valid(turns.wrap(name, probe), **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            turns.done(name)
+
+    threads = [threading.Thread(target=run, args=(name, probe, kwargs), name=f"search-{name}")
+               for name, (probe, kwargs) in searches.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -30,6 +30,8 @@ def _run(pytester, *args):
     (("--mlperf-max-batchsize", "0"), "--mlperf-max-batchsize = 0: expected an integer >= 1 and <= 65536"),
     (("--mlperf-max-batchsize", "-3"), "--mlperf-max-batchsize = -3: expected an integer >= 1"),
     (("--mlperf-threads", "-1"), "--mlperf-threads = -1: expected an integer >= 0 and <= 1024"),
+    (("--mlperf-server-workers", "-2"), "--mlperf-server-workers = -2: expected an integer >= 0 and <= 256"),
+    (("--mlperf-server-workers", "1000"), "--mlperf-server-workers = 1000: expected an integer >= 0 and <= 256"),
     (("--mlperf-timeout", "0"), "--mlperf-timeout = 0.0: expected a number > 0"),
     (("--mlperf-timeout", "-10"), "--mlperf-timeout = -10.0: expected a number > 0"),
     (("--mlperf-timeout", "inf"), "--mlperf-timeout = inf: expected a number > 0 and <= 604800 (seconds)"),

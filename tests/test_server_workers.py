@@ -181,3 +181,32 @@ def test_fixed_batch_padding_is_per_thread():
     for t in threads:
         t.join()
     assert not errors, errors[:3]
+
+
+@pytest.mark.parametrize("requested", [0, 3])
+def test_a_server_case_runs_with_the_workers_its_calibration_or_the_user_chose(requested, proxy_resnet50, tmp_path):
+    import json
+    import os
+
+    from harness.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from harness.case_run import execute_case
+    from harness.matrix import Case
+    from harness.options import RunOptions
+    from harness.registry import load_registry
+
+    case = Case("resnet50", "onnxruntime", "cpu", "fp32", "Server", "performance")
+    # 4,000 queries at 1,000 QPS: early stopping tolerates ~25 late ones, a
+    # 20 ms stall of a shared machine (600 queries failed 1 run in 7 so)
+    conf = tmp_path / "user.conf"
+    conf.write_text("resnet50.Server.target_qps = 1000\nresnet50.Server.min_query_count = 4000\n"
+                    "resnet50.Server.min_duration = 1000\n")
+    options = RunOptions(user_conf=conf, server_workers=requested, timeout_s=300)
+    result = execute_case(case, load_registry()["resnet50"], proxy_resnet50, options, tmp_path / "run")
+    assert result.passed, result.failures
+    run = json.loads((tmp_path / "run" / "run_result.json").read_text())
+    per_sample = prefers_single_views(run["calibration"])
+    expected = requested or server_workers(OnnxRuntimeBackend, os.cpu_count() or 1, per_sample=per_sample)
+    assert run["server_workers"] == run["calibration"]["server_workers"] == expected
+    if expected > 1 and not requested:
+        # one thread each: the session was loaded again with each worker's share
+        assert run["backend_info"]["intra_op_threads"] == max(1, (os.cpu_count() or 1) // expected)

@@ -59,6 +59,9 @@ class TensorFlowBackend:
     layout = "NHWC"
     # A concrete function may be called from several threads at once.
     concurrent_predict = True
+    # Its pools are sized once per process (_set_threads): loading again
+    # with fewer threads changes nothing, so the Server SUT does not reload.
+    threads_set_per_load = False
 
     def __init__(self):
         self._run = None

@@ -257,7 +257,8 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
         cores = os.cpu_count() or 1
         workers = server_workers(backend_cls, cores, spec.server_workers, per_sample=split_gathers)
         share = max(1, cores // workers)
-        if workers > 1 and not given_threads and share < threads:
+        reload_helps = getattr(backend_cls, "threads_set_per_load", True)
+        if workers > 1 and not given_threads and share < threads and reload_helps:
             # Runs of one sample gain nothing from a pool: 2 workers on
             # 1-thread sessions answered 12.0k samples/s at saturation on
             # 2 cores, on one 2-thread session 10.5k (resnet50 proxy).

@@ -277,9 +277,10 @@ def server_workers(backend_cls, cores: int, requested: int = 0, per_sample: bool
     (``concurrent_predict``), one worker per core, at most 4: one worker
     leaves a core idle whenever it is in Python between runs, and runs of
     one sample cannot use a thread pool well. Where batching pays, one
-    worker drives the whole pool: its batches finish in half the time, which
-    the latency bound needs (2 workers of 1 thread each, batches capped to
-    stay inside 15 ms, gave 2/3 of the throughput on a compute-bound model).
+    worker drives the whole pool: its batches finish in about half the time,
+    which the latency bound needs (on benchmarks/compute_proxy.py, 2 workers
+    of 1 thread each saturated at 1.95k samples/s, one worker of 2 threads
+    at 2.1k).
     A backend without concurrent calls (one interpreter, one infer request,
     one executor) always gets one worker.
     """

@@ -17,7 +17,9 @@ class RaisingBackend(OnnxRuntimeBackend):
 
     def predict(self, feed):
         RaisingBackend.calls += 1
-        if RaisingBackend.calls > 40:  # past calibration's 30 or so predicts
+        # past calibration's ~51 predicts (and Server's warm-up of up to 32
+        # batch sizes); SingleStream's test style then issues 256 queries
+        if RaisingBackend.calls > 100:
             raise RuntimeError("injected backend failure")
         return super().predict(feed)
 
@@ -29,7 +31,7 @@ class HangingBackend(OnnxRuntimeBackend):
 
     def predict(self, feed):
         HangingBackend.calls += 1
-        if HangingBackend.calls > 40:
+        if HangingBackend.calls > 100:  # past calibration, as RaisingBackend
             time.sleep(3600)
         return super().predict(feed)
 
@@ -41,7 +43,7 @@ class AbortingBackend(OnnxRuntimeBackend):
 
     def predict(self, feed):
         AbortingBackend.calls += 1
-        if AbortingBackend.calls > 40:
+        if AbortingBackend.calls > 100:  # past calibration, as RaisingBackend
             import os
 
             os.abort()
@@ -74,6 +76,6 @@ class SlowBackend(OnnxRuntimeBackend):
 
     def predict(self, feed):
         SlowBackend.calls += 1
-        if SlowBackend.calls > 40:
+        if SlowBackend.calls > 100:  # past calibration, as RaisingBackend
             time.sleep(0.05)
         return super().predict(feed)

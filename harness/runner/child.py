@@ -262,8 +262,7 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
             # Runs of one sample gain nothing from a pool: 2 workers on
             # 1-thread sessions answered 12.0k samples/s at saturation on
             # 2 cores, on one 2-thread session 10.5k (resnet50 proxy).
-            _phase(f"reload of {spec.model_path} with {share} thread(s) for each of {workers} Server workers",
-                   step="load")
+            _phase(f"reload of {spec.model_path} with {share} thread(s) for each of {workers} Server workers")
             backend = None  # free the first copy before the second loads
             backend = load_backend(spec, task, backend_cls, share)
             backend, _ = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,

@@ -206,8 +206,9 @@ class OfflineSut(_ThreadedSut):
 class ServerSut(_ThreadedSut):
     """Server: ``workers`` inference threads share one queue of arriving samples.
 
-    Each worker takes whatever has arrived, up to the max batch, and completes
-    it in one call. Taking one sample at a time instead (so that no worker
+    Each worker takes whatever has arrived, up to ``batch_limit`` (the max
+    batch, or less where one batch's run must fit the latency bound), and
+    completes it in one call. Taking one sample at a time instead (so that no worker
     works through a backlog while another waits) was measured worse: 10.4k
     against 12.3-13.4k samples/s at saturation on the resnet50 proxy, 2 workers,
     the queue and completion calls per sample costing more than the balance

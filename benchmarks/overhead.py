@@ -222,10 +222,15 @@ def reference_server_probe(prov, bench, out: Path, seconds: float, threads: int 
     return probe
 
 
+def search_settings(ceiling: float, args) -> dict:
+    """find_highest_valid's arguments from main()'s options: between a fraction of ``ceiling`` and just above it."""
+    return {"low": ceiling * args.start_fraction, "high": ceiling * 1.05, "tolerance": args.tolerance,
+            "max_probes": args.server_trials, "confirm": args.confirm}
+
+
 def search(probe, ceiling: float, args) -> SearchResult:
-    """The highest VALID level between a quarter of ``ceiling`` and ``ceiling``, as main()'s options say."""
-    found = find_highest_valid(probe, low=ceiling * args.start_fraction, high=ceiling * 1.05,
-                               tolerance=args.tolerance, max_probes=args.server_trials, confirm=args.confirm)
+    """One SUT's search, alone (the null backend, --server-only)."""
+    found = find_highest_valid(probe, **search_settings(ceiling, args))
     print(f"  -> {found.level:.0f} QPS (confirmed: {found.confirmed}; {len(found.probes)} runs)", file=sys.stderr)
     return found
 
@@ -241,8 +246,7 @@ def server_comparison(prov, bench, backend, out, options, offline: float, args, 
     """Suite against reference-style Server on one model: the same search and settings, probes in turn."""
     print(f"Server, {label}: harness and reference-style SUT ({args.reference_threads} threads), in turn",
           file=sys.stderr)
-    kwargs = {"low": offline * args.start_fraction, "high": offline * 1.05, "tolerance": args.tolerance,
-              "max_probes": args.server_trials, "confirm": args.confirm}
+    kwargs = search_settings(offline, args)
     found = search_in_turns({
         "suite": (suite_server_probe(prov, bench, backend, out, options, args.probe_seconds), kwargs),
         "reference_style": (reference_server_probe(prov, bench, out, args.probe_seconds, args.reference_threads),

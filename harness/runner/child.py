@@ -144,10 +144,10 @@ def _default_threads(scenario: str, concurrent: bool = False) -> int:
     """Intra-op threads of the loaded model.
 
     Server on a backend whose predict() may run in several threads at once:
-    all cores, the pool (never spinning in Server) shared by however many
-    workers the calibration calls for (sut.server_workers); two workers on
-    one 2-thread ONNX Runtime session ran as fast as on 1-thread sessions.
-    Server on any other backend: all but one core, left to LoadGen's issue
+    all cores (the pool never spins in Server) for the calibration and for
+    one worker; where the calibration calls for several workers
+    (sut.server_workers), run() loads the model again with each worker's
+    share. Server on any other backend: all but one core, left to LoadGen's issue
     thread. Other scenarios: all cores.
     """
     cores = os.cpu_count() or 1
@@ -213,10 +213,8 @@ def measure(backend, task, source, spec: RunSpec) -> dict:
         return calibrate_generation(backend, task, source, spec.max_batchsize)
     if task.input_kind == "volumes":
         return calibrate_samples(backend, task, source)
-    calibration = calibrate(backend, task, source, spec.max_batchsize)
-    if spec.scenario == "Server":
-        warm_batch_sizes(backend, task, source, spec.max_batchsize)
-    return calibration
+    # Server's batch sizes are warmed once the SUT's batch limit is known (run()).
+    return calibrate(backend, task, source, spec.max_batchsize)
 
 
 def load_backend(spec: RunSpec, task, backend_cls, threads: int):
@@ -267,7 +265,6 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
             backend = load_backend(spec, task, backend_cls, share)
             backend, _ = check_contract(backend, task, source, spec.max_batchsize, model=spec.model_path,
                                         explicit=spec.max_batchsize_given)
-            warm_batch_sizes(backend, task, source, spec.max_batchsize)
             calibration["server_reloaded_threads"] = share
         calibration["server_workers"] = workers
 

@@ -47,7 +47,8 @@ class _Sut:
         self.max_batchsize = max(1, int(max_batchsize))
         self.completer = completer
         self.errors: list[str] = []
-        # The gather buffer is per thread: Server's workers gather at once.
+        # Per thread: the gather buffer (Server's workers gather at once) and
+        # a Server worker's counter index.
         self._local = threading.local()
         # Set from the calibration: answer scattered samples one view at a
         # time instead of gathering them (see calibrate.prefers_single_views).
@@ -219,7 +220,6 @@ class ServerSut(_ThreadedSut):
         self.workers = max(1, int(workers))
         # One completion counter per worker (the module docstring): summed on read.
         self._counts = [0] * self.workers
-        self._slot = threading.local()
         self._next_slot = iter(range(self.workers))
         super().__init__(*args, **kwargs)
         # The most a worker takes at once; the child lowers it so that one
@@ -236,7 +236,7 @@ class ServerSut(_ThreadedSut):
         self._counts[0] = value
 
     def _done(self, count: int) -> None:
-        self._counts[self._slot.index] += count
+        self._counts[self._local.index] += count
 
     def issue_queries(self, samples) -> None:
         self.issued += len(samples)
@@ -245,7 +245,7 @@ class ServerSut(_ThreadedSut):
             put((sample.id, sample.index))
 
     def _serve(self) -> None:
-        self._slot.index = next(self._next_slot)
+        self._local.index = next(self._next_slot)  # this worker's counter
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while (first := get()) is not None:
             pending = [first]

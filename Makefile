@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # Everything CI tests: every framework backend and benchmark family (a backend
 # or family whose extra is missing skips, naming it), and the test tools.
-EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,openvino,tvm,ray,language,retinanet,unet3d,rnnt,sdxl,test
+EXTRAS ?= onnxruntime,pytorch,tensorflow,tflite,openvino,tvm,ray,network,language,retinanet,unet3d,rnnt,sdxl,test
 # What `make bench`'s default selection needs and no more: resnet50 runs on ONNX Runtime alone.
 BENCH_EXTRAS ?= onnxruntime
 # Every transitive version, frozen from a green run: CI installs exactly these.

@@ -4,6 +4,12 @@
   accuracy --benchmark NAME    score an accuracy log as MLPerf's script does
   submission --from RUN_DIR... --out DIR --submitter NAME --system NAME --division closed|open
                                MLPerf submission tree from runs, checked; --check DIR checks one
+  serve --benchmark NAME --backend B [--host 127.0.0.1] --port P
+                               a system-under-test server: the model, answering staged batches over HTTP
+  ci-matrix [--shards N] [--durations results.json] [--model/--backend/--device/--precision/--scenario/--mode LIST]
+                               a CI job matrix (JSON) of --mlperf-shard jobs over the selected cases
+  merge RUN_DIR... [--out DIR] [--allow-mixed]
+                               the shards' results.json as one run, with its report.html and summary.md
 """
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ COMMANDS = {
     "logs": "harness.logs.cli",
     "accuracy": "harness.accuracy.cli",
     "submission": "harness.submission.cli",
+    "serve": "harness.serving.cli",
+    "ci-matrix": "harness.ci_matrix",
+    "merge": "harness.merge",
 }
 
 

@@ -72,14 +72,20 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
     layers += options.command_line_settings(case.scenario)
     from .backends import backend_class
 
+    from .placement import client_options, client_spec
+
     style = [] if case.mode == "accuracy" else _style_layer(options.run_style, case.scenario, bench.test_style)
     backend_spec = bench.backend_spec(case.backend)
+    # staged as the model's own backend wants them, wherever that backend runs
+    layout = backend_class(backend_spec).layout
+    backend_options = client_options(case, bench, backend_spec, prov.backend_options, prov.tokenizer_dir, options)
+    backend_spec = client_spec(backend_spec, options)
 
     return RunSpec(
         case_id=case.id, conf_model=bench.conf_model, scenario=case.scenario, mode=case.mode,
         backend=backend_spec, device=case.device, precision=case.precision,
         model_path=str(prov.model_path), samples_path=str(prov.samples_path), output_dir=str(log_dir),
-        layout=backend_class(backend_spec).layout, backend_options=dict(prov.backend_options),
+        layout=layout, backend_options=backend_options,
         task=bench.task, family_home=bench.home, task_options=_task_options(bench, prov, options),
         count=options.count,
         performance_sample_count=bench.performance_sample_count,
@@ -139,8 +145,17 @@ def execute_case(case: Case, bench: Benchmark, prov: Provisioned, options: RunOp
         failures = check_performance(record)
         if failures:
             result.failures.append(format_failures(failures))
+    result.failures += server_failures(child.result)
     result.duration_s = time.time() - started
     return result
+
+
+def server_failures(child_result: dict | None) -> list[str]:
+    """A SUT server that failed mid-run fails the case, naming it (backends/remote.py): the
+    system under test changed under the run, even where the other servers answered for it."""
+    info = (child_result or {}).get("backend_info") or {}
+    return [f"SUT server {failure['url']} failed mid-run: {failure['reason']}; the other servers answered its "
+            f"queries and their work is in the logs" for failure in info.get("sut_failures") or ()]
 
 
 def _accuracy(result: CaseResult, bench: Benchmark, prov: Provisioned, detail) -> None:

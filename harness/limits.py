@@ -109,6 +109,8 @@ OPTION_RANGES: dict[str, Range] = {
     "--mlperf-threads": Range(0, 1024, integer=True, unit="0: one per core"),
     "--mlperf-server-workers": Range(0, 256, integer=True, unit="0: one per core where the backend allows"),
     "--mlperf-timeout": Range(0, 7 * 86400, low_inclusive=False, unit="seconds"),
+    "--mlperf-sut-timeout": Range(0, 86400, low_inclusive=False, unit="seconds"),
+    "--mlperf-endpoint-concurrency": Range(1, 4096, integer=True, unit="requests"),
     "--mlperf-memory-limit": Range(64, 2**40, integer=True, unit="MiB"),
     "--mlperf-find-peak-runs": Range(2, 100, integer=True, unit="LoadGen runs"),
     "--mlperf-progress": Range(0, 86400, unit="seconds between progress lines; 0: none"),

@@ -18,6 +18,17 @@ class RunOptions:
     # the watchdog's fixed limit; None: set-up time plus what the run's settings need (launch.py)
     timeout_s: float | None = None
     memory_limit_mb: int | None = None
+    # Inference on SUT servers (python -m harness serve): LoadGen and the QSL
+    # stay in this process, each batch goes to the servers (backends/remote.py).
+    sut_urls: tuple = ()
+    # a server that has not answered a request in this long is given up on
+    sut_timeout_s: float = 30.0
+    # Language models against an OpenAI-compatible completions server
+    # (backends/openai_endpoint.py): its URL, the model name it serves, and
+    # how many requests may be open at once.
+    endpoint: str | None = None
+    endpoint_model: str | None = None
+    endpoint_concurrency: int = 8
     # Deliberate breakage, for the mutation tests only.
     task_options: dict = field(default_factory=dict)
     channel_order: str = "RGB"

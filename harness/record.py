@@ -76,6 +76,8 @@ class CaseRecord:
             "max_batchsize": child.get("max_batchsize"),
             "threads": (child.get("backend_info") or {}).get("intra_op_threads", options.threads),
         }
+        if child.get("sut_servers"):  # inference ran on these servers (--mlperf-sut-url, --mlperf-endpoint)
+            self.settings["sut_servers"] = child["sut_servers"]
         if result.accuracy is not None:
             self.accuracy = _accuracy(result)
         if result.performance is not None:
@@ -113,5 +115,20 @@ def _performance(result: CaseResult) -> dict:
     if tokens_key and result.performance.get(tokens_key) is not None:
         block["tokens_metric"] = tokens_key
         block["tokens_per_second"] = result.performance.get(tokens_key)
+    # LLM token latencies, where LoadGen logged them (use_token_latencies: Server)
+    for field, key in TOKEN_LATENCY_FIELDS.items():
+        if result.performance.get(key) is not None:
+            block[field] = result.performance[key]
     return block
+
+
+# results.json field -> LoadGen's detail-log key (time to first token, time per output token)
+TOKEN_LATENCY_FIELDS = {
+    "ttft_mean_ns": "result_first_token_mean_latency_ns",
+    "ttft_p50_ns": "result_first_token_50.00_percentile_latency_ns",
+    "ttft_p99_ns": "result_first_token_99.00_percentile_latency_ns",
+    "tpot_mean_ns": "result_time_to_output_token_mean",
+    "tpot_p50_ns": "result_time_per_output_token_50.00_percentile_ns",
+    "tpot_p99_ns": "result_time_per_output_token_99.00_percentile_ns",
+}
 

@@ -319,7 +319,9 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
         report.finish()  # the final counts, before the result: the parent reads both once the child ends
 
     result = {
-        "backend_info": backend.info(),
+        "backend_info": (backend_info := backend.info()),
+        # where inference ran, when not here (backends/remote.py, openai_endpoint.py)
+        "sut_servers": backend_info.get("servers"),
         "calibration": calibration,
         "user_conf": {key: {"value": s.value, "origin": s.origin} for key, s in merged.items()},
         "loadgen_version": metadata.version("mlcommons-loadgen"),

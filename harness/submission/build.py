@@ -2,7 +2,9 @@
 
 All input is validated before the first file is written: the run folders and their
 results.json, the output folders (never one that exists with something in it), the
-names, the round, the selection. Then the tree is written, checked with
+names, the round, the selection, and that the division fits where the inference ran
+(network.py: runs on SUT servers are network mode, which the closed division forbids and
+the network division requires). Then the tree is written, checked with
 ``checker.check_tree`` (the same code ``--check`` runs), and the run-level problems
 (run style, proxy models, missing cases) are added to the report.
 """
@@ -13,9 +15,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.submission import network
 from harness.submission.checker import check_tree
 from harness.submission.inputs import SubmissionInputError, group_results, load_run
-from harness.submission.layout import SubmissionLayout
+from harness.submission.layout import DIVISIONS, SubmissionLayout
 from harness.submission.problems import Report
 from harness.submission.system_desc import placeholder_fields
 from harness.submission.versions import (
@@ -74,8 +77,8 @@ def build_submission(run_dirs: list[Path], out: Path, *, submitter: str, system:
                      version: str | None = None, category: str | None = None, originals: Path | None = None,
                      system_json: Path | None = None, select: dict | None = None) -> BuildResult:
     """Write and check the tree; raise ``SubmissionInputError`` (nothing written) on bad input."""
-    if division not in ("closed", "open"):
-        raise SubmissionInputError(f"--division {division!r}: expected closed or open")
+    if division not in DIVISIONS:
+        raise SubmissionInputError(f"--division {division!r}: expected one of {', '.join(DIVISIONS)}")
     if category is not None and category not in CATEGORIES:
         raise SubmissionInputError(f"--category {category!r}: expected one of {', '.join(CATEGORIES)}")
     check_name("--submitter", submitter)
@@ -95,6 +98,7 @@ def build_submission(run_dirs: list[Path], out: Path, *, submitter: str, system:
     if not results:
         raise SubmissionInputError(f"--from {' '.join(map(str, run_dirs))}: no accuracy, performance or compliance "
                                    "case with logs (all skipped, or filtered out by --select)")
+    category = _network_division_rules(results, division, category)
     models = {r.model for r in results.values()}
     # A model no round knows (a custom family) is reported per result, not a reason to stop.
     known = {m for m in models if any(v.official_name(m) for v in VERSIONS.values())}
@@ -115,3 +119,35 @@ def build_submission(run_dirs: list[Path], out: Path, *, submitter: str, system:
     report.notes.append(f"{layout.code_dir() / 'README.md'} and {layout.documentation_dir() / 'calibration.md'} "
                         "may hold TO FILL lines to complete by hand")
     return BuildResult(report, chosen, category, out, originals, placeholder_fields(written.description))
+
+
+def _network_division_rules(results: dict, division: str, category: str | None) -> str | None:
+    """Refuse a division the runs cannot be in; the network division's category.
+
+    A system is in network mode or not: its results all ran on SUT servers over the
+    network, or none did. Network mode is forbidden in the closed division and required
+    in the network division, which has the datacenter suite only.
+    """
+    cases = [case for result in results.values() for case in result.cases()]
+    remote = [c for c in cases if network.servers_of(c.record)]
+    local = [c for c in cases if not network.servers_of(c.record)]
+    if remote and local:
+        raise SubmissionInputError(
+            f"case {remote[0].id} ran its inference on SUT servers over the network, case {local[0].id} ran it "
+            "where LoadGen ran: one system is either in network mode or not; build a submission from each kind "
+            "of run separately (another --system), or give only one kind with --from")
+    if remote and division == "closed":
+        urls = ", ".join(str(s.get("url")) for s in network.collect_servers([c.record for c in remote]))
+        raise SubmissionInputError(
+            f"--division closed: the runs' inference ran on SUT servers over the network ({urls}), and MLPerf's "
+            "closed division forbids network mode; use --division network (closed rules plus the network ones) "
+            "or --division open")
+    if division == network.DIVISION:
+        if not remote:
+            raise SubmissionInputError("--division network: the runs' inference ran where LoadGen ran; the network "
+                                       "division is for runs on SUT servers over the network (--mlperf-sut-url)")
+        if category not in (None, "datacenter"):
+            raise SubmissionInputError(f"--category {category}: the network division has the datacenter suite "
+                                       "only")
+        return "datacenter"
+    return category

@@ -12,7 +12,8 @@ The tests a benchmark needs come from the round's ``models_TEST0x`` lists. Each
 * TEST06: ``verify_accuracy.txt`` with the first-token, EOS and sample-length lines.
 
 The performance logs of TEST01, TEST04 and TEST05 go through the performance rules
-again (the "Multiple conf files" error that audit.config causes is allowed there). The
+again (the "Multiple conf files" error that audit.config causes is allowed there; in
+network mode the "Network SUT" name rule applies to them too). The
 open division needs no compliance tests. The v3.1 checker (``check_compliance_acc_dir``)
 also wants ``TEST01/accuracy/`` to hold exactly the log and an ``accuracy.txt`` when the
 test passed (and the fallback's two files besides when it did not); later checkers look
@@ -41,7 +42,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def check_compliance(comp_dir: Path, rules: BenchmarkRules, version: Version, *, scenario: str, division: str,
-                     category: str) -> list[tuple[str, str]]:
+                     category: str, network: bool = False) -> list[tuple[str, str]]:
     if division == "open":
         return []
     problems: list[tuple[str, str]] = []
@@ -57,7 +58,7 @@ def check_compliance(comp_dir: Path, rules: BenchmarkRules, version: Version, *,
         if test == "TEST01" and version.layout == "v3":
             problems += _v3_test01_files(test_dir)
         if test in PERFORMANCE_TESTS:
-            problems += _verify_performance(test, test_dir, rules, version, scenario, division, category)
+            problems += _verify_performance(test, test_dir, rules, version, scenario, division, category, network)
     return problems
 
 
@@ -119,7 +120,7 @@ def _metric(path: Path, metric: str) -> float | None:
 
 
 def _verify_performance(test: str, test_dir: Path, rules: BenchmarkRules, version: Version, scenario: str,
-                        division: str, category: str) -> list[tuple[str, str]]:
+                        division: str, category: str, network: bool = False) -> list[tuple[str, str]]:
     rule, problems = f"compliance-{test}", []
     verify = test_dir / "verify_performance.txt"
     if not verify.is_file():
@@ -140,6 +141,6 @@ def _verify_performance(test: str, test_dir: Path, rules: BenchmarkRules, versio
         # checker: config.test05_seeds when the path names TEST05, else the round's seeds
         seeds = version.test05_seeds if test == "TEST05" else None
         found, _ = check_performance(log, rules, version, scenario_folder=scenario, division=division,
-                                     category=category, compliance=True, seeds=seeds)
+                                     category=category, compliance=True, seeds=seeds, network=network)
         problems += [(rule, f"{test} performance run: [{r}] {m}") for r, m in found]
     return problems

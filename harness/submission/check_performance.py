@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from harness.logs.detail import DetailLog
 from harness.submission.benchmarks import EARLY_STOPPING_SCENARIOS, TEST_DURATION_MS, BenchmarkRules
+from harness.submission.network import sut_name_problems
 from harness.submission.versions import Version
 
 PERFORMANCE_MODES = ("PerformanceOnly", "SubmissionRun")
@@ -58,9 +59,10 @@ def loadgen_errors(detail: DetailLog, *, compliance: bool = False) -> list[tuple
 
 def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version, *, scenario_folder: str,
                       division: str, category: str, compliance: bool = False,
-                      seeds: dict | None = None) -> tuple[list, float | None]:
+                      seeds: dict | None = None, network: bool = False) -> tuple[list, float | None]:
     """(problems, the result's metric in the checker's units: samples/s, tokens/s or ms).
-    ``seeds``: what the run must log instead of the round's (a TEST05 run's own seeds)."""
+    ``seeds``: what the run must log instead of the round's (a TEST05 run's own seeds);
+    ``network``: the system description is in network mode (its SUT name rule applies)."""
     problems: list[tuple[str, str]] = []
     log = _Log(detail, problems)
     values = detail.values
@@ -74,6 +76,8 @@ def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version
         return problems, None
     problems += _scenario_rule(scenario, scenario_folder, category)
     problems += loadgen_errors(detail, compliance=compliance)
+    if network:
+        problems += sut_name_problems(values)
 
     psc = log.number("effective_performance_sample_count", "performance-sample-count")
     if psc is not None and psc < rules.performance_sample_count:
@@ -102,6 +106,7 @@ def check_performance(detail: DetailLog, rules: BenchmarkRules, version: Version
         found = log.number("effective_min_query_count", "min-query-count")
         if required and found is not None and found < required:
             problems.append(("min-query-count", f"effective_min_query_count {found:g} < {required}"))
+    # the checker holds only "closed" to this, not the network division (which the rules say inherits it)
     if scenario == "Offline" and division == "closed":
         spq = log.number("effective_samples_per_query", "samples-per-query")
         minimum = version.offline_minimum(rules.offline_min_samples_per_query)

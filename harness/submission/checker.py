@@ -1,9 +1,11 @@
 """Check a submission tree with the checker's rules: ``check_tree(root)``.
 
 Walks ``<division>/<submitter>/results/<system>/<benchmark>/<scenario>`` like the
-checker's loader and applies, per result: the scenario rules (closed division), the
-performance rules, the accuracy rules, the compliance rules, and the measurements
-files; per system: the system description and the code folder; for a v3.1 tree also
+checker's loader and applies, per result: the scenario rules (closed and network
+divisions), the performance rules, the accuracy rules, the compliance rules, and the
+measurements files; per system: the system description (with the network-mode rules of
+network.py: when it says ``is_network``, every performance log must carry the network
+SUT name) and the code folder; for a v3.1 tree also
 that checker's folder rules (legacy_v3.py). The round is the one given, or the newest
 whose benchmark list and layout fit the tree.
 """
@@ -21,6 +23,7 @@ from harness.submission.layout import (
     DIVISIONS, OPTIONAL_PERF_FILES, REQUIRED_PERF_FILES, SubmissionLayout, files_diff, list_dirs, list_files,
 )
 from harness.submission.legacy_v3 import folder_rules
+from harness.submission.network import check_network, flag_state
 from harness.submission.problems import Report
 from harness.submission.system_desc import check_description, is_placeholder
 from harness.submission.versions import NEWEST_FIRST, VERSIONS, Version, VersionError
@@ -82,7 +85,7 @@ def check_tree(root: Path, *, version: Version | None = None, originals: Path | 
     if version.provisional:
         report.notes.append(f"{version.name}: seeds from LoadGen 6.0.17 / published {version.name} results; "
                             "benchmark and scenario tables carried over from v6.0 (provisional)")
-    extra = sorted(p.name for p in root.iterdir() if p.name not in DIVISIONS and p.name != "network")
+    extra = sorted(p.name for p in root.iterdir() if p.name not in DIVISIONS)
     if extra:
         report.add("submission", "tree", f"{root} holds {', '.join(extra)} besides the division folders")
     layouts = _layouts(root)
@@ -102,6 +105,7 @@ def _check_system(layout: SubmissionLayout, system: str, version: Version, repor
                   originals: Path | None) -> None:
     description = _system_description(layout, system, report, version)
     category = str(description.get("system_type", "")) if description else ""
+    network = flag_state(description)[0] if description else False
     if not layout.code_dir().is_dir():
         report.add(system, "code-dir", f"{layout.code_dir()} does not exist (the checker needs the code folder)")
     for benchmark in list_dirs(layout.results_root() / system):
@@ -119,19 +123,20 @@ def _check_system(layout: SubmissionLayout, system: str, version: Version, repor
             for scope in scopes:
                 report.add(scope, "benchmark", f"this tool has no rules for {official} (harness/submission/{where})")
             continue
-        if layout.division == "closed" and category:
+        if layout.division in ("closed", "network") and category:  # the loader's is_closed_or_network
             for scope, rule, message in _scenario_rules(version, official, category, scenarios, system, benchmark):
                 report.add(scope, rule, message)
         for scenario in scenarios:
-            _check_result(layout, system, benchmark, scenario, rules, version, category, report, originals)
+            _check_result(layout, system, benchmark, scenario, rules, version, category, report, originals,
+                          network)
 
 
 def _check_result(layout: SubmissionLayout, system: str, benchmark: str, scenario: str, rules, version: Version,
-                  category: str, report: Report, originals: Path | None) -> None:
+                  category: str, report: Report, originals: Path | None, network: bool = False) -> None:
     """Performance, accuracy, compliance and measurements rules of one result folder."""
     scope = f"{system}/{benchmark}/{scenario}"
     where = (system, benchmark, scenario)
-    found = list(_check_performance_dir(layout, *where, rules, version, category, report, scope))
+    found = list(_check_performance_dir(layout, *where, rules, version, category, report, scope, network))
     original = None
     if originals is not None:
         original = originals / layout.accuracy_dir(*where).relative_to(layout.root) / "mlperf_log_accuracy.json"
@@ -140,7 +145,7 @@ def _check_result(layout: SubmissionLayout, system: str, benchmark: str, scenari
     found += problems
     report.notes.extend(notes)
     found += check_compliance(layout.compliance_dir(*where), rules, version, scenario=scenario,
-                              division=layout.division, category=category)
+                              division=layout.division, category=category, network=network)
     found += _measurements(layout, *where)
     for rule, message in found:
         report.add(scope, rule, message)
@@ -161,6 +166,10 @@ def _system_description(layout: SubmissionLayout, system: str, report: Report, v
         return None
     for rule, message in check_description(description, division=layout.division, submitter=layout.submitter,
                                            network_card_field=version.network_card_field):
+        report.add(system, rule, f"{path.name}: {message}")
+    # the package checker (v5.0 on) wants the network fields for any non-empty is_network
+    for rule, message in check_network(description, division=layout.division,
+                                       truthy_flag_requires_fields=version.layout != "v3"):
         report.add(system, rule, f"{path.name}: {message}")
     return description
 
@@ -194,7 +203,8 @@ def _scenario_rules(version: Version, benchmark: str, category: str, present: li
     return found
 
 
-def _check_performance_dir(layout, system, benchmark, scenario, rules, version, category, report, scope):
+def _check_performance_dir(layout, system, benchmark, scenario, rules, version, category, report, scope,
+                           network=False):
     run_dir = layout.performance_dir(system, benchmark, scenario)
     if not run_dir.is_dir():
         return [("performance-files", f"no performance run folder {run_dir}")]
@@ -211,7 +221,7 @@ def _check_performance_dir(layout, system, benchmark, scenario, rules, version, 
     except LogFormatError as exc:
         return problems + [("performance-log", str(exc))]
     found, metric = check_performance(log, rules, version, scenario_folder=scenario, division=layout.division,
-                                      category=category or "datacenter")
+                                      category=category or "datacenter", network=network)
     if metric is not None:
         unit = "ms" if scenario in ("SingleStream", "MultiStream") else (
             "tokens/s" if "token" in (rules.result_field(scenario, version.result_fields) or "") else "samples/s")

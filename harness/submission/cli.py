@@ -13,6 +13,7 @@ from typing import Sequence
 from harness.submission.build import build_submission
 from harness.submission.checker import check_tree
 from harness.submission.inputs import SubmissionInputError, parse_select
+from harness.submission.layout import DIVISIONS
 from harness.submission.versions import CATEGORIES, NEWEST_FIRST, VersionError, get_version
 
 EXIT_OK, EXIT_NOT_SUBMITTABLE, EXIT_BAD_INPUT = 0, 1, 2
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="new (or empty) folder for the submission tree")
     parser.add_argument("--submitter", help="submitting organisation (a folder name)")
     parser.add_argument("--system", help="system name (the systems/<system>.json and results/<system> folder)")
-    parser.add_argument("--division", choices=("closed", "open"))
+    parser.add_argument("--division", choices=DIVISIONS,
+                        help="network: runs whose inference ran on SUT servers over the network (--mlperf-sut-url); "
+                             "closed rules plus MLPerf's network rules, datacenter only")
     parser.add_argument("--version", help="checker round, e.g. v6.0; default: the newest that has every benchmark")
     parser.add_argument("--category", choices=CATEGORIES, metavar="CATEGORY",
                         help=f"system type, one of {', '.join(CATEGORIES)}; default: datacenter when the round has "

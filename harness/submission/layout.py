@@ -25,7 +25,7 @@ REQUIRED_MEASURE_FILES_V3 = ("mlperf.conf", "user.conf", "README.md")
 IMAGES_DIR = "images"  # accuracy/images/: the pictures SDXL ships (REQUIRED_ACC_BENCHMARK)
 # utils.files_diff never counts these as extra
 ALWAYS_OPTIONAL_FILES = ("mlperf_log_trace.json", "results.json", ".gitkeep")
-DIVISIONS = ("closed", "open")
+DIVISIONS = ("closed", "open", "network")  # VALID_DIVISIONS
 
 
 @dataclass(frozen=True)

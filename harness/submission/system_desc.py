@@ -10,9 +10,11 @@ What the runs' results.json (``machine``, ``versions``, each case's backend sett
 and this machine can tell is filled in; the machine is read (``/proc/cpuinfo``,
 ``/proc/meminfo``, ``/etc/os-release``) only when results.json says the runs ran on
 this very host, because a description of another machine would be wrong, not merely
-incomplete. Everything else is a placeholder starting with ``TO FILL:`` that says what
-to write; ``placeholder_fields`` lists them, and the check counts a placeholder as a
-missing answer.
+incomplete. When the inference ran on SUT servers over the network (``sut_nodes``), this
+host was only the LoadGen host: the host, OS and software fields describe the SUT nodes,
+so they are placeholders, and network.py adds the network-mode fields. Everything else
+is a placeholder starting with ``TO FILL:`` that says what to write; ``placeholder_fields``
+lists them, and the check counts a placeholder as a missing answer.
 """
 from __future__ import annotations
 
@@ -120,7 +122,9 @@ def _frameworks(cases: list[dict]) -> str | None:
     seen = []
     for case in cases:
         backend = ((case.get("settings") or {}).get("backend")) or {}
-        name, version = backend.get("backend") or case.get("backend"), backend.get("framework_version")
+        # a remote backend reports what its servers ran as served_backend (backends/remote.py)
+        name = backend.get("served_backend") or backend.get("backend") or case.get("backend")
+        version = backend.get("framework_version")
         entry = f"{name} {version}" if version else None
         if entry and entry not in seen:
             seen.append(entry)
@@ -142,17 +146,24 @@ def _software(versions: dict, machine: dict) -> str:
 
 def describe_system(*, division: str, submitter: str, system: str, category: str, machines: list[dict],
                     versions: dict, cases: list[dict], run_dirs: list[Path],
-                    network_card_field: str = NETWORK_CARD_FIELD) -> tuple[dict, list[str]]:
+                    network_card_field: str = NETWORK_CARD_FIELD,
+                    sut_nodes: list[str] | None = None) -> tuple[dict, list[str]]:
     """The description and notes on where its facts came from.
 
     ``machines``: the ``machine`` block of every results.json used; ``cases``: the case
-    records whose logs are in the submission.
+    records whose logs are in the submission; ``sut_nodes``: the machines that served the
+    inference when it ran over the network (network.sut_nodes), else None.
     """
     notes = []
     nodes = {m.get("node") for m in machines}
     machine = machines[0] if machines else {}
-    local = len(nodes) == 1 and machine.get("node") == platform.node()
-    if len(nodes) > 1:
+    local = len(nodes) == 1 and machine.get("node") == platform.node() and not sut_nodes
+    if sut_nodes:
+        notes.append(f"the inference ran on SUT server(s) on {', '.join(sut_nodes)} over the network: the host, "
+                     "OS and software fields describe those SUT nodes and are placeholders; the LoadGen host "
+                     f"({', '.join(sorted(map(str, nodes)))}) goes into the network fields")
+        nodes = set(sut_nodes)  # the system described is the SUT
+    elif len(nodes) > 1:
         notes.append(f"the runs come from {len(nodes)} hosts ({', '.join(sorted(map(str, nodes)))}): "
                      "host fields are placeholders")
     elif not local:
@@ -176,6 +187,12 @@ def describe_system(*, division: str, submitter: str, system: str, category: str
         except OSError:
             storage = None
 
+    # one machine that is its own LoadGen needs no networking; an SUT on the network does
+    standalone = len(nodes) <= 1 and not sut_nodes
+    software = _software(versions, machine)
+    if sut_nodes:  # this host's OS and Python are the LoadGen host's, not the SUT's
+        kernel = ""
+        software = placeholder(f"software on the SUT node(s) (the LoadGen host ran {software})")
     desc = {
         "division": division,
         "submitter": submitter,
@@ -183,7 +200,8 @@ def describe_system(*, division: str, submitter: str, system: str, category: str
         "system_name": system,
         "system_type": category,
         "system_type_detail": "N/A",
-        "number_of_nodes": 1 if len(nodes) <= 1 else placeholder("number of nodes"),
+        # the SUT servers' machines are known; several hosts that each ran LoadGen are not one system
+        "number_of_nodes": len(sut_nodes) if sut_nodes else 1 if len(nodes) <= 1 else placeholder("number of nodes"),
         "host_processor_model_name": known(cpu.get("model"), "CPU model name"),
         "host_processors_per_node": known(cpu.get("sockets"), "CPU sockets per node"),
         "host_processor_core_count": known(cpu.get("cores_per_socket"), "cores per CPU"),
@@ -194,14 +212,14 @@ def describe_system(*, division: str, submitter: str, system: str, category: str
         "host_memory_configuration": placeholder("DIMMs: count x size x type, e.g. 16x 32GB DDR5-4800"),
         "host_storage_capacity": known(storage, "storage size"),
         "host_storage_type": placeholder("storage type, e.g. NVMe SSD"),
-        "host_networking": "N/A" if len(nodes) <= 1 else placeholder("networking"),
-        network_card_field: "N/A" if len(nodes) <= 1 else placeholder("network cards"),
-        "host_networking_topology": "N/A" if len(nodes) <= 1 else placeholder("network topology"),
+        "host_networking": "N/A" if standalone else placeholder("networking"),
+        network_card_field: "N/A" if standalone else placeholder("network cards"),
+        "host_networking_topology": "N/A" if standalone else placeholder("network topology"),
         "accelerators_per_node": 0 if cpu_only else placeholder("accelerators per node"),
         "cooling": placeholder("cooling, e.g. air"),
         "framework": known(_frameworks(cases), "framework and version"),
         "operating_system": known(" ".join(p for p in (os_pretty, kernel) if p), "operating system"),
-        "other_software_stack": known(_software(versions, machine), "other software"),
+        "other_software_stack": known(software, "other software"),
         "hw_notes": "",
         "sw_notes": "Generated by python -m harness submission (mlperf-pytest).",
     }
@@ -240,7 +258,4 @@ def check_description(description: dict, *, division: str, submitter: str,
     if str(description.get("division", "")).lower() != division.lower():
         problems.append(("system-description", f"division {description.get('division')!r} differs from the "
                                                f"folder's {division!r}"))
-    is_network = str(description.get("is_network", "false")).lower() == "true"
-    if division == "closed" and is_network:
-        problems.append(("system-description", "is_network is true, but the closed division is not network mode"))
-    return problems
+    return problems  # is_network and its fields: network.check_network

@@ -25,6 +25,7 @@ from pathlib import Path
 from harness.submission.inputs import Case, ResultInput, Run
 from harness.submission.layout import IMAGES_DIR, SubmissionLayout
 from harness.submission.legacy_v3 import code_readme_text, mlperf_conf_text
+from harness.submission.network import collect_servers, describe_network, servers_of, sut_nodes
 from harness.submission.system_desc import describe_system, placeholder
 from harness.submission.truncate import truncate_into
 from harness.submission.versions import Version
@@ -81,11 +82,16 @@ def write_tree(spec: TreeSpec, runs: list[Run], results: dict[tuple[str, str], R
         _write_measurements(result, layout, spec, args)
         used_cases += result.cases()
 
+    records = [c.record for c in used_cases]
+    servers = collect_servers(records)  # none: the inference ran where LoadGen did
     description, notes = describe_system(
         division=spec.division, submitter=spec.submitter, system=spec.system, category=spec.category,
         machines=[run.machine for run in runs], versions=runs[-1].versions if runs else {},
-        cases=[c.record for c in used_cases], run_dirs=[run.path for run in runs],
-        network_card_field=spec.version.network_card_field)
+        cases=records, run_dirs=[run.path for run in runs],
+        network_card_field=spec.version.network_card_field, sut_nodes=sut_nodes(servers) or None)
+    if servers:
+        loadgen = ", ".join(sorted({str(run.machine.get("node")) for run in runs if run.machine.get("node")}))
+        description = dict(sorted({**description, **describe_network(servers, loadgen or None)}.items()))
     description.update(spec.system_overrides)
     written.description = description
     written.notes += notes
@@ -160,11 +166,18 @@ def _readme(result: ResultInput, case: Case, version: Version) -> str:
     options = [f"--mlperf-model {result.model}", f"--mlperf-backend {case.backend}",
                f"--mlperf-device {case.device}", f"--mlperf-precision {case.precision}",
                f"--mlperf-scenario {result.scenario}", "--mlperf-run-style valid"]
+    urls = [str(s["url"]) for s in servers_of(case.record) if s.get("url")]
+    where = ""
+    if urls:  # LoadGen ran here, the inference on these servers
+        where = (f"The inference ran on the SUT server(s) {', '.join(urls)}; LoadGen and the samples stayed "
+                 "on the LoadGen host.\n\n")
+        if ((case.record.get("settings") or {}).get("backend") or {}).get("backend") == "remote":
+            options.append(f"--mlperf-sut-url {','.join(urls)}")  # servers started with python -m harness serve
     versions = case.run.versions or {}
     commit, loadgen = versions.get("project_commit") or "unknown", versions.get("loadgen") or "unknown"
     return (f"# {benchmark_folder(version, result.model)} {result.scenario}\n\n"
             f"Run with the mlperf-pytest suite (commit {commit}), LoadGen {loadgen}, "
-            f"implementation {case.implementation}.\n\n"
+            f"implementation {case.implementation}.\n\n{where}"
             "To reproduce the performance and accuracy runs:\n\n"
             f"```\npython -m pytest suites {' '.join(options)} --mlperf-output RUN_DIR\n```\n\n"
             "The performance and accuracy runs used the user.conf beside this file.\n")

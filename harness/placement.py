@@ -9,6 +9,10 @@ OpenAI client sends the prompts to any compatible server.
 """
 from __future__ import annotations
 
+import json
+import urllib.request
+from functools import lru_cache
+
 from .backends import backend_class
 from .options import RunOptions
 
@@ -29,12 +33,38 @@ def client_spec(backend_spec: str, options: RunOptions) -> str:
     return backend_spec
 
 
-def placement_reason(bench, backend_spec: str, options: RunOptions) -> str | None:
-    """Why this case cannot run where the options send its inference (a skip reason), or None."""
+def placement_reason(case, bench, backend_spec: str, options: RunOptions) -> str | None:
+    """Why this case cannot run where the options send its inference (a skip reason), or None.
+
+    A case the SUT servers do not serve (another benchmark, backend, precision
+    or device: a full matrix against servers of one system) is skipped with
+    what they serve. A server that does not answer is not a skip: the run
+    fails, naming it (backends/remote.py).
+    """
     if options.endpoint and not is_generative(backend_spec):
         return (f"--mlperf-endpoint serves the language models (gptj, llama2) only; {bench.name} runs in-process "
                 f"or on SUT servers (--mlperf-sut-url)")
+    if options.sut_urls and client_spec(backend_spec, options) == REMOTE:
+        served = served_systems(tuple(options.sut_urls), min(options.sut_timeout_s, 10.0))
+        want = (bench.name, case.backend, case.precision, case.device)
+        if served and want not in served:
+            listed = "; ".join(" ".join(system) for system in sorted(set(served)))
+            return f"the SUT servers (--mlperf-sut-url) serve {listed}; this case runs {' '.join(want)}"
     return None
+
+
+@lru_cache(maxsize=None)
+def served_systems(urls: tuple, timeout_s: float) -> tuple | None:
+    """(benchmark, backend, precision, device) of each server, asked once per session; None if one is silent."""
+    found = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(f"{url}/v1/info", timeout=timeout_s) as response:
+                info = json.loads(response.read())
+        except (OSError, ValueError):
+            return None
+        found.append(tuple(str(info.get(key)) for key in ("benchmark", "backend", "precision", "device")))
+    return tuple(found)
 
 
 def client_options(case, bench, backend_spec: str, backend_options: dict, tokenizer_dir, options: RunOptions) -> dict:

@@ -68,6 +68,10 @@ def test_two_servers_answer_an_accuracy_run_as_the_process_itself_does(two_serve
     recorded = json.loads((tmp_path / "run" / "run_result.json").read_text())["sut_servers"]
     assert [s["url"] for s in recorded] == urls and all(s["alive"] for s in recorded)
     assert {s["backend"] for s in recorded} == {"onnxruntime"}
+    # LoadGen's network mode, named by the SUT as MLPerf's checker requires
+    detail = (tmp_path / "run" / "mlperf_log_detail.txt").read_text()
+    assert '"key": "sut_name", "value": "mlperf-pytest resnet50 onnxruntime fp32 on ' in detail
+    assert "x2 (Network SUT)" in detail
 
 
 def test_a_server_performance_run_over_two_servers_is_valid(two_servers, proxy_resnet50, tmp_path):
@@ -291,3 +295,36 @@ def test_two_servers_on_other_hosts_answer_a_run(proxy_resnet50, tmp_path):
         for proc, _ in started:
             sut_servers.stop(proc)
         _remove_netns(hosts)
+
+
+def _suite(args, cwd_out, timeout=600):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+                           "suites", "--mlperf-output", str(cwd_out), *args],
+                          capture_output=True, text=True, cwd=root, timeout=timeout)
+    return done, json.loads((cwd_out / "results.json").read_text()) if (cwd_out / "results.json").exists() else None
+
+
+def test_the_suite_runs_its_cases_on_the_servers_and_records_them(two_servers, tmp_path):
+    urls = ",".join(url for _, url in two_servers)
+    done, results = _suite(["--mlperf-sut-url", urls, "--mlperf-model", "resnet50", "--mlperf-backend", "onnxruntime",
+                            "--mlperf-precision", "fp32", "--mlperf-scenario", "Offline,SingleStream",
+                            "--mlperf-mode", "accuracy", "-rs"], tmp_path / "out")
+    assert done.returncode == 0, done.stdout[-3000:]
+    ran = [c for c in results["cases"] if c["device"] == "cpu"]
+    assert [(c["scenario"], c["outcome"]) for c in ran] == [("Offline", "passed"), ("SingleStream", "passed")]
+    for case in ran:
+        assert [s["url"] for s in case["settings"]["sut_servers"]] == urls.split(",")
+    # the devices the servers do not serve are skipped, saying what they serve
+    others = [c for c in results["cases"] if c["device"] != "cpu"]
+    assert others and {c["outcome"] for c in others} == {"skipped"}
+    assert "the SUT servers (--mlperf-sut-url) serve resnet50 onnxruntime fp32 cpu; this case runs" in done.stdout
+
+
+def test_an_endpoint_run_skips_the_families_it_cannot_serve(tmp_path):
+    done, results = _suite(["--mlperf-endpoint", "http://127.0.0.1:9", "--mlperf-model", "resnet50",
+                            "--mlperf-backend", "onnxruntime", "--mlperf-precision", "fp32",
+                            "--mlperf-scenario", "Offline", "--mlperf-mode", "accuracy", "-rs"], tmp_path / "out")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "--mlperf-endpoint serves the language models (gptj, llama2) only" in done.stdout
+    assert {c["outcome"] for c in results["cases"]} == {"skipped"}  # one per device

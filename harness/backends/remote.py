@@ -123,6 +123,17 @@ class RemoteBackend:
             raise ModelLoadError(f"SUT server {url} serves another system: " + ", ".join(wrong))
         return info
 
+    def network_sut_name(self) -> str:
+        """LoadGen's SUT name in network mode, asked of a live server (MLPerf: the name comes from
+        the SUT over the network and contains "Network SUT")."""
+        live = next((s for s in self._servers if s.alive), self._servers[0])
+        try:
+            info = json.loads(self._http.request("GET", f"{live.url}/v1/info", timeout=self._timeout()).data)
+        except (self._urllib3.exceptions.HTTPError, ValueError):
+            info = live.info  # the name only labels the logs: the one read at load will do
+        return (f"mlperf-pytest {info.get('benchmark')} {info.get('backend')} {info.get('precision')} "
+                f"on {info.get('hostname')} x{len(self._servers)} (Network SUT)")
+
     def signature(self):
         from ..serving.app import signature_from
 

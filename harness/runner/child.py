@@ -296,7 +296,13 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
         # run at batch 9-12 inside the run put p99 over the bound.
         warm_batch_sizes(backend, task, source, spec.max_batchsize, largest=sut.batch_limit)
     qsl = lg.ConstructQSL(store.total, min(spec.performance_sample_count, store.total), store.load, store.unload)
-    lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
+    # Inference over the network: LoadGen's network mode (a QDL), named by the
+    # SUT over the network, as MLPerf's checker requires ("Network SUT").
+    network_name = getattr(backend, "network_sut_name", None)
+    if network_name is not None:
+        lg_sut, destroy = lg.ConstructQDL(sut.issue_queries, sut.flush_queries, network_name), lg.DestroyQDL
+    else:
+        lg_sut, destroy = lg.ConstructSUT(sut.issue_queries, sut.flush_queries), lg.DestroySUT
     _phase(f"the LoadGen run of {spec.case_id}", step="run")
     if report is not None:
         report.running(sut, run_limits(settings, spec.scenario, spec.mode, store.total))
@@ -313,7 +319,7 @@ def run(spec: RunSpec, report: _ProgressReport | None = None) -> int:
     finally:
         gc.enable()
         sut.stop()
-        lg.DestroySUT(lg_sut)
+        destroy(lg_sut)
         lg.DestroyQSL(qsl)
     if report is not None:
         report.finish()  # the final counts, before the result: the parent reads both once the child ends

@@ -29,7 +29,7 @@ TEST_SELECTION ?= --mlperf-backend default --mlperf-precision fp32,int8
 # The default benchmark selection: every resnet50 case on ONNX Runtime, CPU, fp32.
 BENCH_SELECTION ?= --mlperf-model resnet50 --mlperf-backend onnxruntime --mlperf-device cpu --mlperf-precision fp32
 
-.PHONY: venv bench test browser matrix valid fuzz stress bench-overhead bench-backends bench-generation bench-cache clean
+.PHONY: venv bench test browser netns-tools matrix valid fuzz stress bench-overhead bench-backends bench-generation bench-cache bench-network clean
 
 venv: $(STAMP)
 
@@ -51,7 +51,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m pytest suites $(BENCH_SELECTION) --mlperf-output $(OUTPUT) $(PYTEST_ARGS)
 	@echo "report: $(OUTPUT)/report.html (results: $(OUTPUT)/results.json, summary: $(OUTPUT)/summary.md, JUnit: $(OUTPUT)/junit.xml)"
 
-test: $(STAMP) browser
+test: $(STAMP) browser netns-tools
 	$(PY) -m pytest -n 2 $(TEST_SELECTION) $(PYTEST_ARGS)
 
 # Debian's headless chromium renders report.html in tests/test_report_in_browser.py
@@ -59,6 +59,12 @@ test: $(STAMP) browser
 browser:
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
 	  || echo "chromium could not be installed (needs root and a Debian mirror): the browser tests will skip"; }
+
+# Debian's iproute2 makes the network namespaces tests/test_network_sut.py puts
+# SUT servers in (that test skips, saying why, where namespaces cannot be made).
+netns-tools:
+	@command -v ip >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq iproute2) >/dev/null 2>&1 \
+	  || echo "iproute2 could not be installed (needs root and a Debian mirror): the namespace test will skip"; }
 
 # The nightly selection: the whole matrix of the suite, every backend.
 matrix: $(STAMP)
@@ -92,6 +98,10 @@ bench-generation: $(STAMP)
 
 bench-cache: $(STAMP)
 	$(PY) -m benchmarks.cache_check $(BENCH_ARGS)
+
+# samples/s through one and two loopback SUT servers against the in-process harness
+bench-network: $(STAMP)
+	$(PY) -m benchmarks.network $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/run-* reports/bench-*

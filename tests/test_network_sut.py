@@ -328,3 +328,24 @@ def test_an_endpoint_run_skips_the_families_it_cannot_serve(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     assert "--mlperf-endpoint serves the language models (gptj, llama2) only" in done.stdout
     assert {c["outcome"] for c in results["cases"]} == {"skipped"}  # one per device
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--benchmark", "resnet-50", "--backend", "onnxruntime", "--port", "0"], "--benchmark 'resnet-50': not in the registry"),
+    (["--benchmark", "resnet50", "--backend", "onnx", "--port", "0"], "--backend 'onnx': resnet50 runs on onnxruntime"),
+    (["--benchmark", "resnet50", "--backend", "onnxruntime", "--port", "70000"], "--port 70000: expected 0-65535"),
+    (["--benchmark", "resnet50", "--backend", "onnxruntime", "--port", "0", "--max-request-mb", "0"],
+     "--max-request-mb 0.0: expected more than 0"),
+])
+def test_serve_refuses_bad_arguments_before_loading_anything(args, message):
+    done = subprocess.run([sys.executable, "-m", "harness", "serve", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+
+
+def test_serve_says_why_it_cannot_listen(two_servers):
+    port = two_servers[0][1].rsplit(":", 1)[1]  # taken by a running server
+    done = subprocess.run([sys.executable, "-m", "harness", "serve", "--benchmark", "resnet50", "--backend",
+                           "onnxruntime", "--port", port], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -22,6 +22,10 @@ from pathlib import Path
 DEFAULT_MAX_REQUEST_MB = 256
 
 
+class ServeError(ValueError):
+    """An argument that names nothing this server can load (exit status 2)."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m harness serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", required=True, help="the registry's benchmark name, e.g. resnet50")
@@ -60,10 +64,10 @@ def load(args: argparse.Namespace):
 
     registry = load_registry(tuple(args.registry) or None)
     if args.benchmark not in registry:
-        raise SystemExit(f"--benchmark {args.benchmark!r}: not in the registry; known: {', '.join(registry)}")
+        raise ServeError(f"--benchmark {args.benchmark!r}: not in the registry; known: {', '.join(registry)}")
     bench = registry[args.benchmark]
     if args.backend not in bench.backends:
-        raise SystemExit(f"--backend {args.backend!r}: {bench.name} runs on {', '.join(bench.backends)}")
+        raise ServeError(f"--backend {args.backend!r}: {bench.name} runs on {', '.join(bench.backends)}")
     cache = args.cache or default_cache_dir()
     path, source = model_file(bench, args.backend, args.precision, source="proxy", cache_dir=cache,
                               model_path=args.model_path)
@@ -80,7 +84,7 @@ def load(args: argparse.Namespace):
     cls = backend_class(spec)
     reason = cls.probe(args.device)
     if reason:
-        raise SystemExit(f"--backend {args.backend} --device {args.device}: cannot run here: {reason}")
+        raise ServeError(f"--backend {args.backend} --device {args.device}: cannot run here: {reason}")
     backend = cls()
     backend.load(BackendConfig(
         model_path=path, device=args.device, precision=args.precision,
@@ -109,7 +113,7 @@ def main(argv: list[str]) -> int:
 
     try:
         backend, task, info, tokenizer = load(args)
-    except (BackendError, ProvisionError) as exc:
+    except (ServeError, BackendError, ProvisionError) as exc:
         print(f"harness serve: {exc}", file=sys.stderr)
         return 2
     from .app import build_app, serve_forever

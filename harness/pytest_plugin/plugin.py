@@ -7,6 +7,7 @@ that collects an MLPerf case (activation.py).
 pytest_plugins = [
     "harness.pytest_plugin.options",
     "harness.pytest_plugin.collection",
+    "harness.pytest_plugin.sharding",
     "harness.pytest_plugin.provision",
     "harness.pytest_plugin.cases",
     "harness.pytest_plugin.reporting",

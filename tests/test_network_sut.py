@@ -368,3 +368,17 @@ def test_serve_says_why_it_cannot_listen(two_servers):
                            "onnxruntime", "--port", port], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.parametrize("options", [RunOptions(endpoint="http://127.0.0.1:9"), RunOptions(sut_urls=("http://127.0.0.1:9",))])
+def test_beam_search_benchmarks_skip_an_openai_api_saying_why(options):
+    from harness.placement import placement_reason
+
+    bench = load_registry()["gptj-99"]
+    case = Case("gptj-99", "pytorch", "cpu", "fp32", "Offline", "accuracy")
+    reason = placement_reason(case, bench, bench.backend_spec("pytorch"), options)
+    assert reason.startswith("gptj-99 through --mlperf-")
+    assert "beam search (num_beams=4" in reason and "cannot be expressed in the OpenAI completions API" in reason
+    llama = load_registry()["llama2-70b-99"]
+    assert placement_reason(Case("llama2-70b-99", "pytorch", "cpu", "fp32", "Offline", "accuracy"), llama,
+                            llama.backend_spec("pytorch"), options) is None

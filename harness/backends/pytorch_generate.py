@@ -108,6 +108,56 @@ class TorchGenerator:
         new = out[:, longest:].cpu().numpy()
         return [_until_eos(row, self.eos_token_id) for row in new]
 
+    def stream(self, prompts: list[np.ndarray], decoding: dict, on_step, cancelled=None) -> list[np.ndarray]:
+        """Decode prompts together greedily, calling ``on_step(tokens)`` with each step's new tokens.
+
+        For the OpenAI completions server (serving/openai_app.py), which
+        batches the requests that wait: ``tokens`` holds one int64 per
+        prompt, as soon as the step has made them (a finished prompt's are
+        padding). ``cancelled()`` returning true ends the decode at the next
+        step (every client went away). Returns what generate() returns.
+        """
+        if int(decoding.get("num_beams", 1)) != 1:
+            raise BackendError("tokens can only be streamed with greedy decoding (num_beams=1)")
+        torch = self._torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
+        class EachStep(BaseStreamer):
+            """generate() puts the prompt first, then each step's tokens."""
+
+            def __init__(self):
+                self.calls = 0
+
+            def put(self, value):
+                self.calls += 1
+                if self.calls > 1:
+                    on_step(value.reshape(-1).cpu().numpy().astype(np.int64))
+
+            def end(self):
+                pass
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), bool(cancelled()), dtype=torch.bool, device=input_ids.device)
+
+        longest = max(len(p) for p in prompts)
+        # Left padding, as generate(): every prompt ends where generation starts.
+        ids = np.full((len(prompts), longest), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(prompts), longest), dtype=np.int64)
+        for row, prompt in enumerate(prompts):
+            ids[row, longest - len(prompt):] = prompt
+            mask[row, longest - len(prompt):] = 1
+        with torch.inference_mode():
+            out = self._model.generate(
+                input_ids=torch.from_numpy(ids).to(self._device), attention_mask=torch.from_numpy(mask).to(self._device),
+                max_new_tokens=int(decoding["max_new_tokens"]), min_new_tokens=int(decoding.get("min_new_tokens", 0)),
+                num_beams=1, do_sample=False, pad_token_id=self.pad_token_id, eos_token_id=self.eos_token_id,
+                streamer=EachStep(),
+                stopping_criteria=StoppingCriteriaList([Cancelled()]) if cancelled is not None else None,
+            )
+        return [_until_eos(row, self.eos_token_id) for row in out[:, longest:].cpu().numpy()]
+
     def info(self) -> dict:
         torch = self._torch
         import transformers

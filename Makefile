@@ -103,5 +103,24 @@ bench-cache: $(STAMP)
 bench-network: $(STAMP)
 	$(PY) -m benchmarks.network $(BENCH_ARGS)
 
+# vLLM's CPU build, the serving engine of the LLM proxies (tools/vllm_serve.py),
+# in a venv of its own: it pins torch and transformers versions other than .venv's.
+# Every version is pinned in the file, so nothing is resolved (--no-deps); the
+# packages it must not have (see the file's header) are removed from an older venv.
+VLLM_PYTHON ?= python3.11
+VLLM_VENV ?= .venv-vllm
+VLLM_REQUIREMENTS ?= requirements-vllm.txt
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
+
+.PHONY: vllm-venv
+vllm-venv: $(VLLM_STAMP)
+
+$(VLLM_STAMP): $(VLLM_REQUIREMENTS)
+	test -x $(VLLM_VENV)/bin/python || $(VLLM_PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(VLLM_REQUIREMENTS)
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --disable-pip-version-check -y torchvision torchaudio torchcodec triton 2>/dev/null
+	$(VLLM_VENV)/bin/python -c "import vllm._C, vllm.entrypoints.launchers.api_server.entry"
+	touch $(VLLM_STAMP)
+
 clean:
 	rm -rf $(VENV) reports/run-* reports/bench-*

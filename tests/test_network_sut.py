@@ -24,7 +24,7 @@ from harness.matrix import Case
 from harness.options import RunOptions
 from harness.registry import load_registry
 from harness.runner import RunFailed
-from harness.serving import wire
+from harness.backends import wire
 from harness.serving.addresses import AddressError, parse_url, parse_urls
 
 try:  # tests/ may or may not be a package; the helper imports either way

@@ -16,7 +16,7 @@ another live server, the run goes on, and the failure is recorded
 (``info()["sut_failures"]``): the case then fails naming the server
 (case_run.py), with every answer the other servers gave in its logs. With
 no live server left, predict() raises, naming each server and what it did.
-Samples travel as their staged bytes (serving/wire.py), no pickle.
+Samples travel as their staged bytes (backends/wire.py), no pickle.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class RemoteBackend:
                 f"on {info.get('hostname')} x{len(self._servers)} (Network SUT)")
 
     def signature(self):
-        from ..serving.app import signature_from
+        from .wire import signature_from
 
         return signature_from(self._servers[0].info.get("signature"))
 
@@ -172,7 +172,7 @@ class RemoteBackend:
         raise self._all_failed()
 
     def _send(self, server: _Server, feed: dict) -> list:
-        from ..serving import wire
+        from . import wire
 
         header, parts = wire.encode(list(feed.items()))
         # one staged input: its buffer as it is; several: one joined copy

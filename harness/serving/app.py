@@ -5,7 +5,7 @@ Routes:
   device, the model file and its signature, the staging layout, the host), so
   that a client refuses a server running something other than its case.
 - ``GET /health``: alive and answering.
-- ``POST /v1/predict``: a batch of staged inputs (wire.py) in, the backend's
+- ``POST /v1/predict``: a batch of staged inputs (backends/wire.py) in, the backend's
   outputs out, in the order the client's task reads them.
 
 The backend runs on worker threads, never on the event loop: one worker, or
@@ -16,7 +16,6 @@ limit are refused by aiohttp (413) before they are read.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import time
@@ -25,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from aiohttp import web
 
-from . import wire
+from ..backends import wire
 
 SHUTDOWN_TIMEOUT_S = 5.0
 INFO_KEY = web.AppKey("info", dict)
@@ -94,28 +93,3 @@ async def serve_forever(app: web.Application, host: str, port: int, announce) ->
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
-
-
-def describe_signature(signature) -> dict | None:
-    """A backend's Signature as JSON (None: the backend declares none)."""
-    if signature is None:
-        return None
-    return {"inputs": {k: list(v) if v is not None else None for k, v in signature.inputs.items()},
-            "outputs": {k: list(v) if v is not None else None for k, v in signature.outputs.items()}}
-
-
-def signature_from(described: dict | None):
-    """The inverse of describe_signature, on the client."""
-    from ..backends.base import Signature
-
-    if described is None:
-        return None
-
-    def entries(table):
-        return {name: (value[0], value[1]) if value is not None else None for name, value in table.items()}
-
-    return Signature(inputs=entries(described["inputs"]), outputs=entries(described["outputs"]))
-
-
-def dumps(value) -> str:
-    return json.dumps(value, default=str)

@@ -60,7 +60,7 @@ def load(args: argparse.Namespace):
     from ..provision import model_file, model_options, tokenizer_folder
     from ..registry import load_registry
     from ..registry.parts import make_task
-    from .app import describe_signature
+    from ..backends.wire import describe_signature
 
     registry = load_registry(tuple(args.registry) or None)
     if args.benchmark not in registry:

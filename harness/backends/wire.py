@@ -1,4 +1,6 @@
-"""Arrays over HTTP: one JSON header describing them, the raw bytes as the body.
+"""The SUT servers' wire format (serving/app.py answers it, remote.py sends it).
+
+Arrays over HTTP: one JSON header describing them, the raw bytes as the body.
 
 No pickle and no per-sample encoding: a batch of staged samples is already
 one C-contiguous block, so the body is its bytes and the receiver wraps them
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+
+from .base import Signature
 
 HEADER = "X-Arrays"
 CONTENT_TYPE = "application/x-mlperf-arrays"
@@ -73,3 +77,22 @@ def decode(header: str | None, body: bytes) -> list[tuple[str, np.ndarray]]:
     if offset != len(body):
         raise WireError(f"the body has {len(body)} bytes; {HEADER} describes {offset}")
     return out
+
+
+def describe_signature(signature) -> dict | None:
+    """A backend's Signature as JSON (None: the backend declares none)."""
+    if signature is None:
+        return None
+    return {"inputs": {k: list(v) if v is not None else None for k, v in signature.inputs.items()},
+            "outputs": {k: list(v) if v is not None else None for k, v in signature.outputs.items()}}
+
+
+def signature_from(described: dict | None):
+    """The inverse of describe_signature, on the client."""
+    if described is None:
+        return None
+
+    def entries(table):
+        return {name: (value[0], value[1]) if value is not None else None for name, value in table.items()}
+
+    return Signature(inputs=entries(described["inputs"]), outputs=entries(described["outputs"]))

@@ -51,12 +51,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .base import BackendConfig, BackendError, FrameworkMissing, ModelLoadError
+from .base import BackendConfig, BackendError, ModelLoadError
+from .server_fleet import CONNECT_TIMEOUT_S, DEFAULT_TIMEOUT_S, ServerFleet, import_urllib3, urllib3_missing
 
-DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 4096
-CONNECT_TIMEOUT_S = 5.0
 # the probe at load: two new tokens, at least two (is min_tokens honoured?)
 PROBE_TOKENS = 2
 PROBE_TEXT = "The"
@@ -119,8 +118,9 @@ class _Answer:
         self.duration_s = 0.0
 
 
-class EndpointGenerator:
+class EndpointGenerator(ServerFleet):
     name = "endpoint"
+    fleet_name = "endpoint"
     layout = "NCHW"  # token ids are staged as they are
     generative = True
     concurrent_predict = True
@@ -132,8 +132,9 @@ class EndpointGenerator:
 
     @classmethod
     def probe(cls, device: str) -> str | None:
-        if importlib.util.find_spec("urllib3") is None:
-            return "urllib3 is not installed (pip install 'mlperf-pytest[network]')"
+        missing = urllib3_missing()
+        if missing:
+            return missing
         if importlib.util.find_spec("tokenizers") is None:
             return "tokenizers is not installed (pip install 'mlperf-pytest[language]')"
         return None
@@ -141,10 +142,7 @@ class EndpointGenerator:
     # -- load -----------------------------------------------------------------------------------
 
     def load(self, config: BackendConfig) -> None:
-        try:
-            import urllib3
-        except ImportError as exc:
-            raise FrameworkMissing("urllib3 is not installed (pip install 'mlperf-pytest[network]')") from exc
+        urllib3 = import_urllib3()
         options = config.options
         urls = [_base_url(url) for url in (options.get("urls") or ())]
         if not urls:
@@ -227,9 +225,6 @@ class EndpointGenerator:
         if not positions and isinstance(length, int) and length < 10**7:  # 1e30: "no limit" in HF files
             positions = length
         self.max_positions = int(positions or 0)
-
-    def _timeout(self):
-        return self._urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, self._timeout_s), read=self._timeout_s)
 
     def _find_model(self, server: _Server, wanted: str | None) -> None:
         """GET /v1/models: the server answers and serves the model."""
@@ -474,15 +469,6 @@ class EndpointGenerator:
         if isinstance(exc, exceptions.ProtocolError):
             return f"dropped the connection mid-answer ({exc})"
         return f"{type(exc).__name__}: {exc}"
-
-    def _mark_failed(self, server: _Server, reason: str) -> None:
-        with self._lock:
-            if server.failure is None:
-                server.failure = reason
-                self.failures.append({"url": server.url, "reason": reason, "at": time.time()})
-
-    def _all_failed(self) -> BackendError:
-        return BackendError("every endpoint failed: " + "; ".join(f"{s.url}: {s.failure}" for s in self._servers))
 
     # -- the generator interface ----------------------------------------------------------------
 

@@ -20,7 +20,6 @@ Samples travel as their staged bytes (backends/wire.py), no pickle.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import time
@@ -28,11 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .base import BackendConfig, BackendError, FrameworkMissing, ModelLoadError
+from .base import BackendConfig, BackendError, ModelLoadError
+from .server_fleet import DEFAULT_TIMEOUT_S, ServerFleet, import_urllib3, urllib3_missing
 
-DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MIN_CHUNK = 4
-CONNECT_TIMEOUT_S = 5.0
 # what a server must agree with the case on
 EXPECTED_FIELDS = ("benchmark", "backend", "precision", "device")
 
@@ -63,24 +61,21 @@ class _ServerFailed(Exception):
     """A server did not answer a request (the next live one gets it)."""
 
 
-class RemoteBackend:
+class RemoteBackend(ServerFleet):
     name = "remote"
     layout = "NCHW"  # the served backend's layout is what the suite stages in (case_run.py)
     concurrent_predict = True
     # the servers own their threads: reloading with fewer changes nothing here (runner/child.py)
     threads_set_per_load = False
 
+    fleet_name = "SUT server"
+
     @classmethod
     def probe(cls, device: str) -> str | None:
-        if importlib.util.find_spec("urllib3") is None:
-            return "urllib3 is not installed (pip install 'mlperf-pytest[network]')"
-        return None
+        return urllib3_missing()
 
     def load(self, config: BackendConfig) -> None:
-        try:
-            import urllib3
-        except ImportError as exc:
-            raise FrameworkMissing("urllib3 is not installed (pip install 'mlperf-pytest[network]')") from exc
+        urllib3 = import_urllib3()
         options = config.options
         urls = list(options.get("urls") or ())
         if not urls:
@@ -99,9 +94,6 @@ class RemoteBackend:
         self._lock = threading.Lock()
         self._next = 0
         self.failures: list[dict] = []
-
-    def _timeout(self):
-        return self._urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, self._timeout_s), read=self._timeout_s)
 
     def _info(self, url: str, expect: dict) -> dict:
         try:
@@ -213,15 +205,6 @@ class RemoteBackend:
         if isinstance(exc, exceptions.ProtocolError):
             return f"dropped the connection mid-request ({exc})"
         return f"{type(exc).__name__}: {exc}"
-
-    def _mark_failed(self, server: _Server, reason: str) -> None:
-        with self._lock:
-            if server.failure is None:
-                server.failure = reason
-                self.failures.append({"url": server.url, "reason": reason, "at": time.time()})
-
-    def _all_failed(self) -> BackendError:
-        return BackendError("every SUT server failed: " + "; ".join(f"{s.url}: {s.failure}" for s in self._servers))
 
     def info(self) -> dict:
         first = self._servers[0].info

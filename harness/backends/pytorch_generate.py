@@ -82,13 +82,8 @@ class TorchGenerator:
         as soon as the first new tokens exist (greedy decoding only).
         """
         torch = self._torch
-        longest = max(len(p) for p in prompts)
-        # Left padding: every prompt ends where generation starts.
-        ids = np.full((len(prompts), longest), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(prompts), longest), dtype=np.int64)
-        for row, prompt in enumerate(prompts):
-            ids[row, longest - len(prompt):] = prompt
-            mask[row, longest - len(prompt):] = 1
+        ids, mask = _left_padded(prompts, self.pad_token_id)
+        longest = ids.shape[1]
         beams = int(decoding.get("num_beams", 1))
         kwargs = dict(
             max_new_tokens=int(decoding["max_new_tokens"]), min_new_tokens=int(decoding.get("min_new_tokens", 0)),
@@ -141,13 +136,8 @@ class TorchGenerator:
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), bool(cancelled()), dtype=torch.bool, device=input_ids.device)
 
-        longest = max(len(p) for p in prompts)
-        # Left padding, as generate(): every prompt ends where generation starts.
-        ids = np.full((len(prompts), longest), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(prompts), longest), dtype=np.int64)
-        for row, prompt in enumerate(prompts):
-            ids[row, longest - len(prompt):] = prompt
-            mask[row, longest - len(prompt):] = 1
+        ids, mask = _left_padded(prompts, self.pad_token_id)
+        longest = ids.shape[1]
         with torch.inference_mode():
             out = self._model.generate(
                 input_ids=torch.from_numpy(ids).to(self._device), attention_mask=torch.from_numpy(mask).to(self._device),
@@ -176,6 +166,17 @@ class TorchGenerator:
             "framework_version": torch.__version__,
             "transformers_version": transformers.__version__,
         }
+
+
+def _left_padded(prompts: list[np.ndarray], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, attention mask), left-padded: every prompt ends where generation starts."""
+    longest = max(len(p) for p in prompts)
+    ids = np.full((len(prompts), longest), pad, dtype=np.int64)
+    mask = np.zeros((len(prompts), longest), dtype=np.int64)
+    for row, prompt in enumerate(prompts):
+        ids[row, longest - len(prompt):] = prompt
+        mask[row, longest - len(prompt):] = 1
+    return ids, mask
 
 
 def _until_eos(row: np.ndarray, eos: int | None) -> np.ndarray:

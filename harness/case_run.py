@@ -97,19 +97,10 @@ def build_spec(case: Case, bench: Benchmark, prov: Provisioned, options: RunOpti
 
 
 def _task_options(bench: Benchmark, prov: Provisioned, options: RunOptions) -> dict:
-    """Registry, then the model file's, then the caller's (mutation tests).
+    """Registry, then the model file's, then the caller's (mutation tests)."""
+    from .registry.parts import task_options
 
-    A task that encodes its responses in a configurable dtype (text
-    generation: int64 for gptj, int32 for llama2) gets the registry's.
-    """
-    import inspect
-
-    from .registry.parts import task_class
-
-    merged = {**bench.task_options, **prov.task_options, **options.task_options}
-    if "response_dtype" in inspect.signature(task_class(bench)).parameters:
-        merged.setdefault("response_dtype", bench.response_dtype)
-    return merged
+    return task_options(bench, prov.task_options, options.task_options)
 
 
 def _style_layer(run_style: str, scenario: str, family_style: dict | None = None) -> list[list]:

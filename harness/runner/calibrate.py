@@ -164,7 +164,9 @@ SERVER_TEST_MAX_QPS = 250.0
 # Server bounds of at least this much are not threatened by a VM stall.
 RELAXED_LATENCY_MS = 100.0
 RELAXED_SERVER_FRACTION = 0.4
-RELAXED_SERVER_QUERIES = 1024
+# 1024 queries tolerate 2 over the bound: one 150 ms stall at 77 QPS made
+# 4 late (retinanet's 100 ms bound, CI); 2048 tolerate about 10.
+RELAXED_SERVER_QUERIES = 2048
 # Text generation in a test-style Server run: early stopping at p99 needs
 # 459 queries when none is over the bound (measured with LoadGen 6.0.17).
 # 0.85 left too little slack: a run a few per cent slower than its

@@ -59,13 +59,15 @@ def test_find_peak_for_every_family_writes_a_target_the_next_run_takes(cached_su
     _needs("torch", "jiwer", "diffusers")
     out = cached_suite.path / "peak"
     ids = [f"{model}-{backend}-cpu-fp32-{scenario}-find-peak" for model, (backend, scenario) in FIND_PEAK.items()]
-    result, cases = _session(cached_suite, out, ids, "--mlperf-find-peak-runs", "3")
+    # two runs: the calibrated target and one step from it (the search itself is
+    # tested run by run in test_find_peak.py); a third cost CI ~2 minutes over 9 families
+    result, cases = _session(cached_suite, out, ids, "--mlperf-find-peak-runs", "2")
     assert set(cases) == set(ids)
     for model, (backend, scenario) in FIND_PEAK.items():
         case = cases[f"{model}-{backend}-cpu-fp32-{scenario}-find-peak"]
         assert case["outcome"] == "passed", (case["id"], case["message"])
         search = case["find_peak"]
-        assert 1 <= search["runs"] <= 3 and search["target"] > 0
+        assert 1 <= search["runs"] <= 2 and search["target"] > 0
         assert sum(a["feasible"] for a in search["attempts"]) >= 1
         conf = (Path(case["log_dir"]) / "user.conf").read_text()
         key = "target_qps" if scenario == "Server" else "target_latency"

@@ -23,7 +23,10 @@ from ..matrix import Case
 
 DEFAULT_MAX_RUNS = 8
 TOLERANCE = 0.05  # stop bisecting once the bracket's ends are within 5% of each other
-RETRY_HEADROOM = 1.2  # after a missed latency target, the next is the measured latency plus 20%
+# After a missed latency target, the next is the measured latency plus 50%:
+# run-to-run noise on a shared 2-core VM is wider than 20% (seen in CI: the
+# gptj proxy's SingleStream p90 measured 200 ms, then 273 ms at a 240 ms target).
+RETRY_HEADROOM = 1.5
 SEARCH_FILE = "find_peak.json"
 USER_CONF = "user.conf"
 # the LoadGen key holding the target a run used, and the user.conf key that sets it

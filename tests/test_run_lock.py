@@ -54,3 +54,52 @@ def test_a_test_running_its_own_session_is_marked_and_names_the_lock(request, ne
 
     assert request.node.get_closest_marker("mlperf_nested_session") is not None
     assert os.environ[LOCK_ENV] == str(lock_path(mlperf_config(request.config).cache_dir))
+
+
+def test_a_nested_session_holds_the_lock_shared_between_its_runs_and_converts_it_for_a_performance_run(
+        tmp_path, monkeypatch):
+    from harness.runner import runlock
+
+    outer = tmp_path / "outer.lock"
+    monkeypatch.setenv(LOCK_ENV, str(outer))
+    env = dict(os.environ)
+    runlock.hold_between_runs(tmp_path / "inner-cache")
+    try:
+        # between runs: the outer session's performance run waits, its other tests go on
+        assert _try(tmp_path, "exclusive", env) == "blocked"
+        assert _try(tmp_path, "shared", env) == "got"
+        with run_lock(tmp_path / "inner-cache", exclusive=False):  # an accuracy run: already held
+            assert _try(tmp_path, "exclusive", env) == "blocked"
+        with run_lock(tmp_path / "inner-cache", exclusive=True):  # its own performance run: alone
+            assert _try(tmp_path, "shared", env) == "blocked"
+            assert runlock.held_lock_fds()  # the run's child inherits the hold
+        assert _try(tmp_path, "exclusive", env) == "blocked" and _try(tmp_path, "shared", env) == "got"
+        assert not runlock.held_lock_fds()
+    finally:
+        runlock.release_hold()
+    assert _try(tmp_path, "exclusive", env) == "got"
+
+
+PROBE_TEST = r"""
+import os, subprocess, sys
+
+def test_probe():
+    # another process asks for the outer lock exclusively, as the outer session's performance run would
+    answer = subprocess.run([sys.executable, "-c", TRY_LOCK, "unused", "exclusive"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.environ["PROBE_OUT"], "a") as seen:
+        seen.write(answer + "\n")
+"""
+
+
+def test_only_a_nested_session_in_one_process_holds_the_lock_between_runs(pytester, tmp_path, monkeypatch):
+    pytester.makepyfile(test_probe=f"TRY_LOCK = {TRY_LOCK!r}\n" + PROBE_TEST)
+    monkeypatch.setenv(LOCK_ENV, str(tmp_path / "outer.lock"))
+    seen = tmp_path / "probe.txt"
+    monkeypatch.setenv("PROBE_OUT", str(seen))
+    args = ["-p", "no:cacheprovider", "--mlperf-cache", str(tmp_path / "cache")]
+    assert pytester.runpytest_subprocess(*args).ret == 0
+    # under xdist no process holds it (a worker done with its tests would hold it to the end)
+    assert pytester.runpytest_subprocess(*args, "-n", "1").ret == 0
+    assert seen.read_text().split() == ["blocked", "got"]
+    assert _try(tmp_path, "exclusive", dict(os.environ)) == "got"  # released when each session ended

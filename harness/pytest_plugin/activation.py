@@ -11,13 +11,14 @@ run lock held around the session's other tests.
 """
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 from harness.matrix import Case, build_cases
 from harness.output_dir import OutputClaim, OutputDirError, check_usable_dir, check_writable_dir
-from harness.runner.runlock import run_lock
+from harness.runner.runlock import LOCK_ENV, hold_between_runs, release_hold, run_lock
 
 from .collection import CONFIG_KEY, HEADER_SHOWN, is_xdist_worker, mlperf_config, setting_lines
 
@@ -125,9 +126,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    release_hold()
     claim = config.stash.get(OUTPUT_CLAIM, None)
     if claim is not None:
         claim.release()
+
+
+def _holds_between_runs(config: pytest.Config) -> bool:
+    """A nested session run in one process holds the outer lock shared between its runs
+    (runlock.hold_between_runs). Not under xdist: a worker done with its tests would hold
+    it until the session ends, and a sibling's performance run would wait for that forever."""
+    if not os.environ.get(LOCK_ENV, "").strip() or CONFIG_KEY not in config.stash:
+        return False
+    return not is_xdist_worker(config) and not getattr(config.option, "numprocesses", None)
 
 
 class XdistController:
@@ -164,6 +175,8 @@ class XdistController:
 
 @pytest.hookimpl(trylast=True)  # after the options are parsed and the interrupt handler registered
 def pytest_configure(config: pytest.Config) -> None:
+    if _holds_between_runs(config):
+        hold_between_runs(mlperf_config(config).cache_dir)
     if not is_xdist_worker(config) and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(config), "mlperf-xdist")
     if CONFIG_KEY in config.stash and mlperf_config(config).gate is not None:

@@ -56,8 +56,10 @@ def hold_between_runs(cache_dir: Path) -> None:
     in CI: a bert SingleStream run at 4.4 then 7.8 ms against 3.7 alone,
     while the other worker's nested session started). An exclusive
     ``run_lock`` converts this hold and converts it back afterwards; a shared
-    one is already held. One hold per process: an xdist controller, which
-    runs no tests, must not take it (its workers' conversions would wait on it).
+    one is already held. One hold per process, and none under xdist
+    (activation._holds_between_runs): a controller or a worker done with its
+    tests would keep it to the session's end, and a sibling's conversion
+    would wait for that forever.
     """
     global _session_hold
     if _session_hold is not None:

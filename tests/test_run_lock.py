@@ -94,8 +94,20 @@ def test_probe():
 """
 
 
+# Loaded at start-up, before any pytest_configure: the probe then sees whether the
+# session's start-up already holds the lock.
+STARTUP_PROBE = r"""
+import os, subprocess, sys
+answer = subprocess.run([sys.executable, "-c", TRY_LOCK, "unused", "exclusive"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+with open(os.environ["PROBE_OUT"], "a") as seen:
+    seen.write("startup-" + answer + "\n")
+"""
+
+
 def test_only_a_nested_session_in_one_process_holds_the_lock_between_runs(pytester, tmp_path, monkeypatch):
     pytester.makepyfile(test_probe=f"TRY_LOCK = {TRY_LOCK!r}\n" + PROBE_TEST)
+    pytester.makeconftest(f"TRY_LOCK = {TRY_LOCK!r}\n" + STARTUP_PROBE)
     monkeypatch.setenv(LOCK_ENV, str(tmp_path / "outer.lock"))
     seen = tmp_path / "probe.txt"
     monkeypatch.setenv("PROBE_OUT", str(seen))
@@ -103,5 +115,8 @@ def test_only_a_nested_session_in_one_process_holds_the_lock_between_runs(pytest
     assert pytester.runpytest_subprocess(*args).ret == 0
     # under xdist no process holds it (a worker done with its tests would hold it to the end)
     assert pytester.runpytest_subprocess(*args, "-n", "1").ret == 0
-    assert seen.read_text().split() == ["blocked", "got"]
+    # every process's start-up holds it (the xdist controller's and its worker's too): a
+    # performance run of the outer session never shares the cores with a session starting up
+    assert seen.read_text().split() == ["startup-blocked", "blocked",
+                                        "startup-blocked", "startup-blocked", "got"]
     assert _try(tmp_path, "exclusive", dict(os.environ)) == "got"  # released when each session ended

@@ -18,7 +18,7 @@ import pytest
 
 from harness.matrix import Case, build_cases
 from harness.output_dir import OutputClaim, OutputDirError, check_usable_dir, check_writable_dir
-from harness.runner.runlock import LOCK_ENV, hold_between_runs, release_hold, run_lock
+from harness.runner.runlock import LOCK_ENV, hold_between_runs, hold_named_lock, release_hold, run_lock
 
 from .collection import CONFIG_KEY, HEADER_SHOWN, is_xdist_worker, mlperf_config, setting_lines
 
@@ -173,10 +173,19 @@ class XdistController:
                 return
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """A nested session holds the outer lock from its first hook: its start-up is work on
+    the outer session's cores too. pytest_configure keeps the hold or ends it, once it is
+    known whether this process is one that holds it between runs."""
+    hold_named_lock()
+
+
 @pytest.hookimpl(trylast=True)  # after the options are parsed and the interrupt handler registered
 def pytest_configure(config: pytest.Config) -> None:
     if _holds_between_runs(config):
         hold_between_runs(mlperf_config(config).cache_dir)
+    else:
+        release_hold()  # an xdist controller or worker, or not an MLPerf session: held for its start-up only
     if not is_xdist_worker(config) and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(config), "mlperf-xdist")
     if CONFIG_KEY in config.stash and mlperf_config(config).gate is not None:

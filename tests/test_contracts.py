@@ -338,3 +338,82 @@ def test_tvm_keeps_a_fixed_batch_and_openvino_frees_it(tmp_path, staged):
     assert check_contract(tvm, ImageClassification(), staged, 32, model=str(path)) == (tvm, 1)
     openvino = _load("openvino", path)
     assert openvino.signature().inputs["input_tensor:0"] == ("float32", [None, 3, 224, 224])
+
+
+# ------------------------------------------------ batch-dependent answers
+
+
+def _bert_batch(count: int, rng) -> dict:
+    """Feeds of ``count`` SQuAD-shaped features, as the bert task stages them."""
+    ids = rng.integers(100, 900, size=(count, 384)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[:, 200:] = 0
+    return {"input_ids": ids, "input_mask": mask, "segment_ids": np.zeros_like(ids)}
+
+
+def test_a_dynamically_quantized_model_runs_batches_of_one_unless_the_user_chose():
+    """Its int8 scales come from the whole batch, so a sample's answer moves with
+    its batch-mates: the bert int8 proxy's F1 moved with a Server run's arrivals."""
+    from harness.proxies import PROXY_DIR
+
+    task = QuestionAnswering()
+    path = PROXY_DIR / "bert" / "bert_proxy_int8.onnx"
+    backend = OnnxRuntimeBackend()
+    backend.load(BackendConfig(model_path=path, precision="int8", threads=1, inputs=task.inputs,
+                               outputs=task.outputs, contract_outputs=task.contract_outputs))
+    reason = backend.signature().batch_dependence
+    assert reason is not None and "DynamicQuantizeLinear" in reason
+    assert backend.info()["batch_dependence"] == reason
+
+    # the fact the rule rests on: one feature alone, then beside others, answers differently
+    feeds = _bert_batch(8, np.random.default_rng(5))
+    names = list(feeds)
+    alone = backend.predict({n: feeds[n][:1] for n in names})
+    louder = {n: feeds[n].copy() for n in names}
+    louder["input_ids"][1:] = 1000  # batch-mates with other activations
+    beside = backend.predict(louder)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(alone, beside))
+
+    samples = np.zeros((4, 3, 384), dtype=np.int64)
+    assert check_contract(backend, task, samples, 32, model=str(path)) == (backend, 1)
+    assert check_contract(backend, task, samples, 32, model=str(path), explicit=True) == (backend, 32)
+
+
+@pytest.mark.parametrize("name", ["resnet50_proxy.onnx", "resnet50_proxy_int8.onnx"])
+def test_float_and_statically_quantized_models_are_batch_independent(name):
+    from harness.backends.onnxruntime_backend import batch_dependence
+
+    # the int8 resnet50 proxy is QDQ with scales fixed at calibration: any batch
+    assert batch_dependence(RESNET50_PROXY_ONNX.parent / name, "int8") is None
+
+
+def test_a_dynamic_quantizer_inside_a_subgraph_is_found(tmp_path):
+    from harness.backends.onnxruntime_backend import dynamic_quantization
+
+    def branch(name, op):
+        nodes = [helper.make_node(op, ["x"], [f"{name}_q", f"{name}_s", f"{name}_z"])] if op else []
+        outputs = [f"{name}_s"] if op else ["x"]
+        if not op:
+            nodes = [helper.make_node("Identity", ["x"], [f"{name}_out"])]
+            outputs = [f"{name}_out"]
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(outputs[0], TensorProto.FLOAT, None)])
+
+    graph = helper.make_graph(
+        [helper.make_node("If", ["flag"], ["y"], then_branch=branch("then", "DynamicQuantizeLinear"),
+                          else_branch=branch("else", None))],
+        "nested", [helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+                   helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "nested.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    assert dynamic_quantization(path) == ("dynamically quantized (1 DynamicQuantizeLinear): "
+                                          "a batch's samples share one activation scale")
+
+
+def test_a_model_file_onnx_cannot_read_is_named(tmp_path):
+    from harness.backends.onnxruntime_backend import dynamic_quantization
+
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"\x08\x07not a model")
+    with pytest.raises(BackendError, match=str(path)):
+        dynamic_quantization(path)

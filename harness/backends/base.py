@@ -50,6 +50,11 @@ class Signature:
     """
     inputs: dict
     outputs: dict
+    # Why one sample's answer depends on the others in its batch (dynamic
+    # quantization: one scale per batch tensor), or None when it does not. The
+    # contract check then runs batches of one, so that a sample is answered the
+    # same in every scenario and at every batch composition.
+    batch_dependence: str | None = None
 
 
 @dataclass

@@ -93,12 +93,14 @@ class OnnxRuntimeBackend:
         self._session, self._config = session, config
         self._outputs = list(config.outputs) or [o.name for o in session.get_outputs()]
         self._threads = options.intra_op_num_threads
+        self._batch_dependence = batch_dependence(config.model_path, config.precision)
 
     def predict(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._session.run(self._outputs, feed)
 
     def signature(self) -> Signature:
-        return Signature(inputs=ort_tensors(self._session.get_inputs()), outputs=ort_tensors(self._session.get_outputs()))
+        return Signature(inputs=ort_tensors(self._session.get_inputs()), outputs=ort_tensors(self._session.get_outputs()),
+                         batch_dependence=self._batch_dependence)
 
     def info(self) -> dict:
         ort = _ort()
@@ -110,6 +112,7 @@ class OnnxRuntimeBackend:
             "intra_op_threads": self._threads,
             "intra_op_spinning": self._spin,
             "framework_version": ort.__version__,
+            "batch_dependence": self._batch_dependence,
         }
 
 
@@ -119,3 +122,55 @@ def ort_tensors(args) -> dict:
         a.name: (ORT_DTYPES.get(a.type, a.type), None if a.shape is None else [d if isinstance(d, int) and d >= 0 else None for d in a.shape])
         for a in args
     }
+
+
+# Operators that quantize an activation with a scale computed from the whole
+# tensor at run time: a sample's int8 values, and so its answer, change with
+# the other samples of its batch (the bert int8 proxy's F1 moved between 84.90
+# and 85.87 with the batch composition of a Server run, 85.39 at batch 1).
+DYNAMIC_QUANTIZERS = ("DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM")
+
+
+# onnx parses the whole file: a large one is read a second time only when it is
+# int8 (a dynamically quantized model is an int8 one; an fp32 BERT-large is 1.3 GB).
+INSPECTED_BYTES = 256 << 20
+
+
+def batch_dependence(model_path, precision: str) -> str | None:
+    """Signature.batch_dependence of an ONNX file run as ``precision``."""
+    if precision != "int8" and os.path.getsize(model_path) > INSPECTED_BYTES:
+        return None
+    return dynamic_quantization(model_path)
+
+
+def dynamic_quantization(model_path) -> str | None:
+    """Why ``model_path``'s answers depend on batch composition, or None (static QDQ, float)."""
+    try:
+        import onnx
+    except ImportError as exc:  # installed with the onnxruntime extra; without it the check cannot be made
+        raise FrameworkMissing("onnx is not installed (pip install onnx, part of the project's onnxruntime extra)") from exc
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and OSError variants for an unreadable file
+        raise ModelLoadError(f"{model_path}: onnx cannot read this file to inspect its operators ({exc})") from exc
+    found: dict[str, int] = {}
+    for node in _all_nodes(model.graph):
+        if node.op_type in DYNAMIC_QUANTIZERS:
+            found[node.op_type] = found.get(node.op_type, 0) + 1
+    for function in model.functions:
+        for node in function.node:
+            if node.op_type in DYNAMIC_QUANTIZERS:
+                found[node.op_type] = found.get(node.op_type, 0) + 1
+    if not found:
+        return None
+    ops = ", ".join(f"{count} {op}" for op, count in sorted(found.items()))
+    return f"dynamically quantized ({ops}): a batch's samples share one activation scale"
+
+
+def _all_nodes(graph):
+    """The graph's nodes and those of its subgraphs (If / Loop / Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                yield from _all_nodes(sub)

@@ -192,7 +192,8 @@ class RayBackend:
         if missing:
             raise ModelLoadError(f"{config.model_path}: model has no tensor(s) {missing}; inputs {inputs}, outputs {outputs}")
         self._ray, self._actors, self._config = ray, actors, config
-        self._signature = _signature(*ray.get(actors[0].tensors.remote()))
+        self._signature = _signature(*ray.get(actors[0].tensors.remote()), model_path=config.model_path,
+                                     precision=config.precision)
         # A model whose batch is a fixed number runs only whole batches: never split one.
         self._whole_batches = any(shape and shape[0] is not None for _, shape in self._signature.inputs.values())
         self._address, self._threads, self._spread = address, threads, spread
@@ -276,10 +277,13 @@ def _placement(ray, num_actors: int, address: str | None) -> list[str]:
     return placement
 
 
-def _signature(inputs: list, outputs: list) -> Signature:
-    from .onnxruntime_backend import ORT_DTYPES  # plain numpy module: no onnxruntime import here
+def _signature(inputs: list, outputs: list, *, model_path, precision: str) -> Signature:
+    # plain numpy module: no onnxruntime import here
+    from .onnxruntime_backend import ORT_DTYPES, batch_dependence
 
     def table(rows):
         return {name: (ORT_DTYPES.get(kind, kind), None if shape is None else
                        [d if isinstance(d, int) and d >= 0 else None for d in shape]) for name, kind, shape in rows}
-    return Signature(inputs=table(inputs), outputs=table(outputs))
+    # as the ONNX Runtime backend decides it, on the driver's copy of the file
+    return Signature(inputs=table(inputs), outputs=table(outputs),
+                     batch_dependence=batch_dependence(model_path, precision))

@@ -84,7 +84,8 @@ def describe_signature(signature) -> dict | None:
     if signature is None:
         return None
     return {"inputs": {k: list(v) if v is not None else None for k, v in signature.inputs.items()},
-            "outputs": {k: list(v) if v is not None else None for k, v in signature.outputs.items()}}
+            "outputs": {k: list(v) if v is not None else None for k, v in signature.outputs.items()},
+            "batch_dependence": signature.batch_dependence}
 
 
 def signature_from(described: dict | None):
@@ -95,4 +96,5 @@ def signature_from(described: dict | None):
     def entries(table):
         return {name: (value[0], value[1]) if value is not None else None for name, value in table.items()}
 
-    return Signature(inputs=entries(described["inputs"]), outputs=entries(described["outputs"]))
+    return Signature(inputs=entries(described["inputs"]), outputs=entries(described["outputs"]),
+                     batch_dependence=described.get("batch_dependence"))  # absent from an older server

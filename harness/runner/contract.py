@@ -12,6 +12,11 @@ gate. A backend or task without a declaration is not checked.
 A model whose batch dimension is a fixed number B rather than symbolic can
 only run batches of B: the effective max batch size becomes B, and for B > 1
 the backend is wrapped so that shorter batches are padded to B.
+
+A model whose answers depend on the other samples of a batch (the backend's
+``Signature.batch_dependence``, e.g. dynamic quantization) runs batches of one
+unless the user chose the max batch size: otherwise its accuracy would change
+with the scenario and, in Server, with the arrival times.
 """
 from __future__ import annotations
 
@@ -71,6 +76,9 @@ def check_contract(backend, task, source, max_batchsize: int, *, model: str, exp
         problems.append(f"fixes different batch sizes per input ({fixed}); expected one batch size for all inputs")
     if problems:
         raise ModelContractError(f"{model}: " + "; ".join(problems))
+    if signature.batch_dependence and not fixed:
+        # The user's explicit batch is theirs to choose (the run records why it may move the score).
+        return backend, (max_batchsize if explicit else 1)
     if not fixed:
         return backend, max_batchsize
     name, batch = next(iter(fixed.items()))

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Every module `make bench` does not install: the other frameworks, the families' extras, the test tools.
+# Every module `make bench` does not install: the other frameworks, the families' extras, the test tools
+# (onnx is in: the onnxruntime extra reads int8 models' operators with it).
 ABSENT = ("torch", "tensorflow", "ai_edge_litert", "tflite_runtime", "openvino", "tvm", "ray", "transformers",
           "tokenizers", "safetensors", "pandas", "rouge_score", "nltk", "pycocotools", "nibabel", "xdist",
-          "pytest_benchmark", "hypothesis", "onnx", "onnxscript", "onnxconverter_common", "jiwer", "rapidfuzz",
+          "pytest_benchmark", "hypothesis", "onnxscript", "onnxconverter_common", "jiwer", "rapidfuzz",
           "diffusers", "PIL")
 BLOCKER = f'''
 import sys

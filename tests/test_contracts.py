@@ -390,17 +390,13 @@ def test_float_and_statically_quantized_models_are_batch_independent(name):
 def test_a_dynamic_quantizer_inside_a_subgraph_is_found(tmp_path):
     from harness.backends.onnxruntime_backend import dynamic_quantization
 
-    def branch(name, op):
-        nodes = [helper.make_node(op, ["x"], [f"{name}_q", f"{name}_s", f"{name}_z"])] if op else []
-        outputs = [f"{name}_s"] if op else ["x"]
-        if not op:
-            nodes = [helper.make_node("Identity", ["x"], [f"{name}_out"])]
-            outputs = [f"{name}_out"]
-        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(outputs[0], TensorProto.FLOAT, None)])
+    def branch(name, node, output):  # a float output of the branch's one node
+        return helper.make_graph([node], name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
 
+    quantize = helper.make_node("DynamicQuantizeLinear", ["x"], ["then_q", "then_scale", "then_zero_point"])
     graph = helper.make_graph(
-        [helper.make_node("If", ["flag"], ["y"], then_branch=branch("then", "DynamicQuantizeLinear"),
-                          else_branch=branch("else", None))],
+        [helper.make_node("If", ["flag"], ["y"], then_branch=branch("then", quantize, "then_scale"),
+                          else_branch=branch("else", helper.make_node("Identity", ["x"], ["else_out"]), "else_out"))],
         "nested", [helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
                    helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])

@@ -82,38 +82,28 @@ def test_a_nested_session_holds_the_lock_shared_between_its_runs_and_converts_it
     assert _try(tmp_path, "exclusive", env) == "got"
 
 
-PROBE_TEST = r"""
+PROBE = f"TRY_LOCK = {TRY_LOCK!r}\n" + r"""
 import os, subprocess, sys
 
-def test_probe():
+def probe(tag):
     # another process asks for the outer lock exclusively, as the outer session's performance run would
     answer = subprocess.run([sys.executable, "-c", TRY_LOCK, "unused", "exclusive"],
                             capture_output=True, text=True, check=True).stdout.strip()
     with open(os.environ["PROBE_OUT"], "a") as seen:
-        seen.write(answer + "\n")
-"""
-
-
-# Loaded at start-up, before any pytest_configure: the probe then sees whether the
-# session's start-up already holds the lock.
-STARTUP_PROBE = r"""
-import os, subprocess, sys
-answer = subprocess.run([sys.executable, "-c", TRY_LOCK, "unused", "exclusive"],
-                        capture_output=True, text=True, check=True).stdout.strip()
-with open(os.environ["PROBE_OUT"], "a") as seen:
-    seen.write("startup-" + answer + "\n")
+        seen.write(tag + answer + "\n")
 """
 
 
 def test_only_a_nested_session_in_one_process_holds_the_lock_between_runs(pytester, tmp_path, monkeypatch):
-    pytester.makepyfile(test_probe=f"TRY_LOCK = {TRY_LOCK!r}\n" + PROBE_TEST)
-    pytester.makeconftest(f"TRY_LOCK = {TRY_LOCK!r}\n" + STARTUP_PROBE)
+    pytester.makepyfile(test_probe=PROBE + "\ndef test_probe():\n    probe('')\n")
+    # the conftest is loaded at start-up, before any pytest_configure
+    pytester.makeconftest(PROBE + "\nprobe('startup-')\n")
     monkeypatch.setenv(LOCK_ENV, str(tmp_path / "outer.lock"))
     seen = tmp_path / "probe.txt"
     monkeypatch.setenv("PROBE_OUT", str(seen))
     args = ["-p", "no:cacheprovider", "--mlperf-cache", str(tmp_path / "cache")]
     assert pytester.runpytest_subprocess(*args).ret == 0
-    # under xdist no process holds it (a worker done with its tests would hold it to the end)
+    # under xdist no process holds it between runs (a worker done with its tests would hold it to the end)
     assert pytester.runpytest_subprocess(*args, "-n", "1").ret == 0
     # every process's start-up holds it (the xdist controller's and its worker's too): a
     # performance run of the outer session never shares the cores with a session starting up

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import numpy as np
 
@@ -153,14 +154,8 @@ def dynamic_quantization(model_path) -> str | None:
         model = onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and OSError variants for an unreadable file
         raise ModelLoadError(f"{model_path}: onnx cannot read this file to inspect its operators ({exc})") from exc
-    found: dict[str, int] = {}
-    for node in _all_nodes(model.graph):
-        if node.op_type in DYNAMIC_QUANTIZERS:
-            found[node.op_type] = found.get(node.op_type, 0) + 1
-    for function in model.functions:
-        for node in function.node:
-            if node.op_type in DYNAMIC_QUANTIZERS:
-                found[node.op_type] = found.get(node.op_type, 0) + 1
+    found = Counter(node.op_type for body in (model.graph, *model.functions) for node in _all_nodes(body)
+                    if node.op_type in DYNAMIC_QUANTIZERS)
     if not found:
         return None
     ops = ", ".join(f"{count} {op}" for op, count in sorted(found.items()))
@@ -168,7 +163,7 @@ def dynamic_quantization(model_path) -> str | None:
 
 
 def _all_nodes(graph):
-    """The graph's nodes and those of its subgraphs (If / Loop / Scan bodies)."""
+    """The nodes of a graph or function and those of their subgraphs (If / Loop / Scan bodies)."""
     for node in graph.node:
         yield node
         for attribute in node.attribute:

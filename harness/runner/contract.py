@@ -76,11 +76,9 @@ def check_contract(backend, task, source, max_batchsize: int, *, model: str, exp
         problems.append(f"fixes different batch sizes per input ({fixed}); expected one batch size for all inputs")
     if problems:
         raise ModelContractError(f"{model}: " + "; ".join(problems))
-    if signature.batch_dependence and not fixed:
-        # The user's explicit batch is theirs to choose (the run records why it may move the score).
-        return backend, (max_batchsize if explicit else 1)
     if not fixed:
-        return backend, max_batchsize
+        # A batch-dependent model's explicit batch is the user's to choose (backend_info says why it may move the score).
+        return backend, (1 if signature.batch_dependence and not explicit else max_batchsize)
     name, batch = next(iter(fixed.items()))
     if explicit and max_batchsize != batch:
         raise ModelContractError(
